@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// loadConfig reads the configuration named by --config (or ./config.yaml)
+// and applies --server. A bad configuration exits with code 2.
+func loadConfig(c *cli.Context) (*schemas.Config, error) {
+	cfg, err := schemas.LoadConfig(c.String("config"), os.LookupEnv)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitUsage)
+	}
+	if s := c.String("server"); s != "" {
+		cfg.NATS.Servers = splitList(s)
+	}
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newLogger builds the slog logger of the configuration.
+func newLogger(cfg *schemas.Config) (*slog.Logger, io.Closer, error) {
+	var w io.Writer = os.Stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open log file: %w", err)
+		}
+		w, closer = f, f
+	}
+	var level slog.Level
+	switch strings.ToUpper(cfg.LogLevel) {
+	case "DEBUG":
+		level = slog.LevelDebug
+	case "WARNING", "WARN":
+		level = slog.LevelWarn
+	case "ERROR":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
+}
+
+// client is a connection for the commands that talk to a running system.
+type client struct {
+	cfg   *schemas.Config
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	names jsbridge.Names
+	log   *slog.Logger
+}
+
+// connect opens a client connection; when NATS cannot be reached it exits
+// with code 5.
+func connect(c *cli.Context, cfg *schemas.Config, group string) (*client, error) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(c.Context, connectTimeout(cfg))
+	defer cancel()
+	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+c.Command.Name, log, nats.MaxReconnects(10))
+	if err != nil {
+		if errors.Is(err, jsbridge.ErrUnreachable) {
+			return nil, cli.Exit(err.Error(), exitUnreachable)
+		}
+		return nil, cli.Exit(err.Error(), exitUnreachable)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
+	}
+	if group == "" {
+		group = cfg.Worker.GroupName
+	}
+	if err := schemas.CheckID("group", group); err != nil {
+		nc.Close()
+		return nil, cli.Exit(err.Error(), exitUsage)
+	}
+	return &client{cfg: cfg, nc: nc, js: js, names: jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: group}, log: log}, nil
+}
+
+func connectTimeout(cfg *schemas.Config) time.Duration {
+	return 10 * time.Second
+}
+
+func (cl *client) close() { cl.nc.Close() }
+
+// exitForState maps a final task state to the contract's exit codes.
+func exitForState(s schemas.State) int {
+	switch s {
+	case schemas.StateSuccess:
+		return exitSuccess
+	case schemas.StateTimeout:
+		return exitTimeout
+	case schemas.StateCancelled:
+		return exitCancelled
+	}
+	return exitFailed
+}

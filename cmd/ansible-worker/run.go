@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/worker"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "run",
+		Usage:  "run a worker until SIGINT/SIGTERM (the default command)",
+		Flags:  withCommon(),
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckPlaybookDir(); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	log, closer, err := newLogger(cfg)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	defer closer.Close()
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var extra []nats.Option
+	if cfg.NATS.Embedded.Enabled {
+		emb, err := jsbridge.StartEmbedded(cfg, log)
+		if err != nil {
+			return cli.Exit(err.Error(), exitFailed)
+		}
+		defer emb.Shutdown()
+		log.Info("embedded NATS server ready", "url", emb.ClientURL(), "mqtt", emb.MQTTAddr())
+		extra = append(extra, emb.InProcessOption())
+	}
+	id := cfg.Worker.ID()
+	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+id, log, extra...)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUnreachable)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
+	}
+	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
+	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{Names: names, Replicas: cfg.NATS.Replicas}, log)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	w, err := worker.New(worker.Config{
+		Names:           names,
+		WorkerID:        id,
+		SubjectID:       cfg.SubjectID(),
+		PlaybookDir:     cfg.Worker.PlaybookDirectory,
+		AnsiblePlaybook: cfg.Worker.AnsiblePlaybook,
+		AllowPlaybooks:  cfg.Worker.AllowPlaybooks,
+		Concurrency:     cfg.Worker.Concurrency,
+		MaxDeliver:      cfg.Worker.MaxDeliver,
+		TaskTimeout:     seconds(cfg.Worker.TaskTimeout),
+		StatusInterval:  seconds(cfg.Worker.StatusInterval),
+		KillGrace:       seconds(cfg.Worker.KillGrace),
+		ShutdownGrace:   seconds(cfg.Worker.ShutdownGrace),
+		GitTimeout:      seconds(cfg.Worker.GitTimeout),
+		DataDir:         cfg.Worker.DataDir,
+	}, worker.Deps{
+		Queue:     jsbridge.NewQueue(assets.Consumer),
+		Status:    jsbridge.NewStatusStore(assets, log),
+		Publisher: jsbridge.NewPublisher(js, cfg.NATS.Headers, log),
+	}, log)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if err := w.Run(ctx); err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = drainCtx
+	_ = nc.Drain()
+	return nil
+}
+
+func seconds[T int | float64](v T) time.Duration {
+	return time.Duration(float64(v) * float64(time.Second))
+}

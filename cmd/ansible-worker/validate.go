@@ -1,0 +1,30 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+)
+
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "validate",
+		Usage:  "check the configuration and print it with secrets masked; exit 0 or 2",
+		Flags:  withCommon(),
+		Action: validateAction,
+	}
+}
+
+func validateAction(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	out, err := cfg.YAML()
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	fmt.Fprint(c.App.Writer, string(out))
+	fmt.Fprintln(c.App.ErrWriter, "configuration is valid")
+	return nil
+}

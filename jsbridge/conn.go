@@ -1,0 +1,258 @@
+package jsbridge
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// ErrUnreachable is wrapped by Connect's error when no NATS server could be
+// connected to (refused, timed out, TLS or authentication failure). The
+// CLI exits with code 5 on it.
+var ErrUnreachable = errors.New("NATS unreachable")
+
+// ClientOptions maps the nats section of c to nats.go options. name is the
+// connection name shown in the server's monitoring; nats.options.name
+// (RUNNER_NATS_CLIENT_NAME) wins over it.
+//
+// A zero numeric option keeps the nats.go default. max_reconnect_attempts
+// defaults to -1 (reconnect forever), since a worker must survive outages.
+// flush_timeout sets nats.FlusherTimeout; flusher_queue_size has no
+// nats.go counterpart and is ignored (see docs/configuration.md).
+func ClientOptions(c *schemas.Config, name string) ([]nats.Option, error) {
+	n := c.NATS
+	o := n.Options
+	var opts []nats.Option
+
+	if o.Name != "" {
+		name = o.Name
+	}
+	if name != "" {
+		opts = append(opts, nats.Name(name))
+	}
+	if o.Verbose {
+		opts = append(opts, func(no *nats.Options) error {
+			no.Verbose = true
+			return nil
+		})
+	}
+	if o.AllowReconnect != nil && !*o.AllowReconnect {
+		opts = append(opts, nats.NoReconnect())
+	}
+	if d := o.ConnectTimeoutDuration(); d > 0 {
+		opts = append(opts, nats.Timeout(d))
+	}
+	if o.ReconnectTimeWait > 0 {
+		opts = append(opts, nats.ReconnectWait(o.ReconnectTimeWaitDuration()))
+	}
+	maxReconnects := -1
+	if o.MaxReconnectAttempts != nil {
+		maxReconnects = *o.MaxReconnectAttempts
+	}
+	opts = append(opts, nats.MaxReconnects(maxReconnects))
+	switch {
+	case o.PingInterval > 0:
+		opts = append(opts, nats.PingInterval(o.PingIntervalDuration()))
+	case o.PingInterval < 0: // no pings
+		opts = append(opts, nats.PingInterval(-1))
+	}
+	if o.MaxOutstandingPings > 0 {
+		opts = append(opts, nats.MaxPingsOutstanding(o.MaxOutstandingPings))
+	}
+	if o.PendingSize != 0 {
+		opts = append(opts, nats.ReconnectBufSize(o.PendingSize))
+	}
+	if d := o.FlushTimeoutDuration(); d > 0 {
+		opts = append(opts, nats.FlusherTimeout(d))
+	}
+	// o.FlusherQueueSize: nats.go coalesces flush requests in a one-slot
+	// channel; there is no queue to size.
+
+	switch {
+	case n.Token != "":
+		opts = append(opts, nats.Token(n.Token))
+	case n.Username != "" || n.Password != "":
+		opts = append(opts, nats.UserInfo(n.Username, n.Password))
+	case n.UserCredentials != "":
+		if _, err := os.Stat(n.UserCredentials); err != nil {
+			return nil, fmt.Errorf("nats.user_credentials: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(n.UserCredentials))
+	case n.NkeysSeed != "":
+		opt, err := nkeyOption(n.NkeysSeed)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, opt)
+	}
+
+	if n.TLS.Enabled() {
+		tc, err := clientTLSConfig(n.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.Secure(tc))
+		if n.TLS.HandshakeFirst {
+			opts = append(opts, nats.TLSHandshakeFirst())
+		}
+	}
+	return opts, nil
+}
+
+// nkeyOption authenticates with an nkey: seed is a seed file's path or the
+// seed itself. Errors never contain the seed.
+func nkeyOption(seed string) (nats.Option, error) {
+	if kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(seed))); err == nil {
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkeys_seed: %w", err)
+		}
+		if !nkeys.IsValidPublicUserKey(pub) {
+			return nil, errors.New("nats.nkeys_seed: not a user seed (it must start with SU)")
+		}
+		return nats.Nkey(pub, kp.Sign), nil
+	}
+	if st, err := os.Stat(seed); err != nil || st.IsDir() {
+		// The value may be a mistyped seed: do not repeat it.
+		return nil, errors.New("nats.nkeys_seed: is neither an nkey seed nor a readable file")
+	}
+	opt, err := nats.NkeyOptionFromSeed(seed)
+	if err != nil {
+		return nil, fmt.Errorf("nats.nkeys_seed: seed file %s: %w", seed, err)
+	}
+	return opt, nil
+}
+
+// clientTLSConfig builds the client TLS configuration of nats.tls.
+func clientTLSConfig(t schemas.NATSTLSConfig) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("nats.tls.ca_file: no PEM certificate in %s", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// HandlerOptions returns nats.go options that log connection events to
+// log: disconnects (warn), reconnects (info), failed reconnect attempts
+// (debug), closing (info) and asynchronous errors (error). Server URLs are
+// logged with their credentials redacted.
+func HandlerOptions(log *slog.Logger) []nats.Option {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return []nats.Option{
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS connection lost", "error", err)
+			} else {
+				log.Debug("NATS connection closed")
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS reconnected", "server", schemas.RedactURL(nc.ConnectedUrlRedacted()))
+		}),
+		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Debug("NATS reconnect attempt failed", "error", err)
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if err := nc.LastError(); err != nil {
+				log.Info("NATS connection closed", "error", err)
+			}
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("NATS error", "subject", sub.Subject, "error", err)
+				return
+			}
+			log.Error("NATS error", "error", err)
+		}),
+	}
+}
+
+// Connect connects to c.ClientServers() with ClientOptions, HandlerOptions
+// and extra (applied last, so they win). With an in-process option (see
+// Embedded.InProcessOption) and no nats.servers, the embedded server's
+// real URL is used, so a random listen port works. When no server can be connected
+// to, the error names the servers tried (credentials redacted) and wraps
+// both ErrUnreachable and the cause. Cancelling ctx abandons the attempt.
+func Connect(ctx context.Context, c *schemas.Config, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts, err := ClientOptions(c, name)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, HandlerOptions(log)...)
+	opts = append(opts, extra...)
+	servers := c.ClientServers()
+	if len(c.NATS.Servers) == 0 {
+		// In-process to the embedded server: its listen address may name
+		// a random port (0 or -1), so use the one it really has.
+		scratch := nats.GetDefaultOptions()
+		for _, opt := range extra {
+			_ = opt(&scratch)
+		}
+		if s, ok := scratch.InProcessServer.(*server.Server); ok && s != nil {
+			servers = []string{s.ClientURL()}
+		}
+	}
+
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(strings.Join(servers, ","), opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: cannot connect to %s: %w", ErrUnreachable, redactServers(servers), r.err)
+		}
+		if log != nil {
+			log.Debug("connected to NATS", "server", schemas.RedactURL(r.nc.ConnectedUrlRedacted()))
+		}
+		return r.nc, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connecting to %s: %w", redactServers(servers), ctx.Err())
+	}
+}
+
+func redactServers(servers []string) string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = schemas.RedactURL(s)
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,3 @@
+// Package jsbridge is everything NATS: connection, embedded server, streams,
+// KV, events, MQTT gateway.
+package jsbridge

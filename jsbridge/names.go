@@ -1,0 +1,66 @@
+package jsbridge
+
+import "strings"
+
+// Names of the JetStream assets every worker provisions.
+const (
+	// TasksStream holds submitted tasks with work-queue retention.
+	TasksStream = "ANSIBLE_TASKS"
+	// EventsStream keeps runner events and statuses for replay.
+	EventsStream = "ANSIBLE_EVENTS"
+	// StatusBucket is the KV bucket with the latest TaskStatus of each task.
+	StatusBucket = "ansible_status"
+	// ClaimsBucket records which stream message first claimed a task id, so a
+	// second submission of the same id is recognised as a duplicate.
+	ClaimsBucket = "ansible_claims"
+	// RunnerPrefix starts every runner event and status subject.
+	RunnerPrefix = "pub.ansible.runner"
+)
+
+// Names derives the subjects, keys and consumer names of one group.
+type Names struct {
+	Prefix string // topic_prefix, "ansible" by default
+	Group  string // group_name
+}
+
+// TaskSubject is where tasks of the group are submitted: <prefix>.<group>.tasks.
+func (n Names) TaskSubject() string { return n.Prefix + "." + n.Group + ".tasks" }
+
+// TasksWildcard is the subject filter of the tasks stream: <prefix>.*.tasks.
+func (n Names) TasksWildcard() string { return n.Prefix + ".*.tasks" }
+
+// CancelSubject is where an empty message cancels task id.
+func (n Names) CancelSubject(id string) string { return n.TaskSubject() + "." + id + ".cancel" }
+
+// CancelWildcard matches every cancel subject of the group.
+func (n Names) CancelWildcard() string { return n.TaskSubject() + ".*.cancel" }
+
+// Consumer is the durable consumer shared by all workers of the group.
+func (n Names) Consumer() string { return "ansible-worker-" + n.Group }
+
+// StatusKey is the KV key of a task's status: <group>.<id>.
+func (n Names) StatusKey(id string) string { return n.Group + "." + id }
+
+// MQTTStatusTopic is the retained MQTT topic of a task's status.
+func (n Names) MQTTStatusTopic(id string) string {
+	return n.Prefix + "/" + n.Group + "/tasks/" + id + "/status"
+}
+
+// EventSubject is where runner events of a task are published.
+func EventSubject(subjectID, id string) string {
+	return RunnerPrefix + "." + subjectID + "." + id + ".event"
+}
+
+// RunnerStatusSubject is where runner statuses of a task are published.
+func RunnerStatusSubject(subjectID, id string) string {
+	return RunnerPrefix + "." + subjectID + "." + id + ".status"
+}
+
+// TaskRunnerFilter matches the events and statuses of one task, whatever
+// subject id the worker that ran it used.
+func TaskRunnerFilter(id string) string { return RunnerPrefix + ".*." + id + ".>" }
+
+// SanitizeSubjectID makes a host name usable as one subject token.
+func SanitizeSubjectID(s string) string {
+	return strings.NewReplacer(".", "-", " ", "-", "*", "-", ">", "-").Replace(s)
+}

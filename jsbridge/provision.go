@@ -1,0 +1,176 @@
+package jsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// AckWait is how long a delivered task may go without an ack or an
+// in-progress heartbeat before JetStream hands it to another worker. Workers
+// heartbeat at a third of it, so a dead worker's task is redelivered within
+// this time.
+const AckWait = 30 * time.Second
+
+// ProvisionConfig says what to create.
+type ProvisionConfig struct {
+	Names
+	// Replicas of streams, bucket and consumer (1 for a single server).
+	Replicas int
+	// EventsMaxAge bounds how long runner events are kept (0: 7 days).
+	EventsMaxAge time.Duration
+}
+
+// Assets are the provisioned streams, buckets and consumer of one group.
+type Assets struct {
+	Tasks    jetstream.Stream
+	Events   jetstream.Stream
+	Status   jetstream.KeyValue
+	Claims   jetstream.KeyValue
+	Consumer jetstream.Consumer
+}
+
+// Provision creates or updates, idempotently, everything a worker of the
+// group needs. Several workers may run it at the same moment: a create that
+// loses a race is retried as an update.
+func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
+	if pc.Replicas < 1 {
+		pc.Replicas = 1
+	}
+	if pc.EventsMaxAge == 0 {
+		pc.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	a := &Assets{}
+	err := retry(ctx, log, "stream "+TasksStream, func(ctx context.Context) error {
+		cfg := jetstream.StreamConfig{
+			Name:        TasksStream,
+			Description: "ansible-worker task queue",
+			Subjects:    []string{pc.TasksWildcard()},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    pc.Replicas,
+			Duplicates:  10 * time.Minute,
+		}
+		// Keep subjects another prefix added to a shared stream.
+		if st, err := js.Stream(ctx, TasksStream); err == nil {
+			for _, s := range st.CachedInfo().Config.Subjects {
+				if !slices.Contains(cfg.Subjects, s) {
+					cfg.Subjects = append(cfg.Subjects, s)
+				}
+			}
+		}
+		st, err := js.CreateOrUpdateStream(ctx, cfg)
+		a.Tasks = st
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = retry(ctx, log, "stream "+EventsStream, func(ctx context.Context) error {
+		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        EventsStream,
+			Description: "ansible-runner events and statuses",
+			Subjects:    []string{RunnerPrefix + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    pc.Replicas,
+			MaxAge:      pc.EventsMaxAge,
+			Duplicates:  2 * time.Minute,
+		})
+		a.Events = st
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range []struct {
+		name, desc string
+		dst        *jetstream.KeyValue
+	}{
+		{StatusBucket, "latest TaskStatus per task, key <group>.<task_id>", &a.Status},
+		{ClaimsBucket, "stream sequence that claimed each task id", &a.Claims},
+	} {
+		err = retry(ctx, log, "bucket "+b.name, func(ctx context.Context) error {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      b.name,
+				Description: b.desc,
+				History:     10,
+				Storage:     jetstream.FileStorage,
+				Replicas:    pc.Replicas,
+			})
+			*b.dst = kv
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	err = retry(ctx, log, "consumer "+pc.Consumer(), func(ctx context.Context) error {
+		c, err := a.Tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       pc.Consumer(),
+			Description:   "workers of group " + pc.Group,
+			FilterSubject: pc.TaskSubject(),
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       AckWait,
+			// Workers count deliveries themselves and end a task that keeps
+			// failing; a server-side limit would leave it stuck in the stream.
+			MaxDeliver:    -1,
+			MaxAckPending: 10000,
+			Replicas:      pc.Replicas,
+		})
+		a.Consumer = c
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// retry runs fn until it succeeds, the error is permanent, or ctx ends.
+// Concurrent creates race with "already in use" errors and a fresh cluster
+// answers "no leader" for a while: both go away by themselves.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	delay := 50 * time.Millisecond
+	var err error
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !transient(err) || attempt >= 20 || ctx.Err() != nil {
+			return fmt.Errorf("provision %s: %w", what, err)
+		}
+		log.Debug("provisioning retry", "what", what, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("provision %s: %w", what, errors.Join(err, ctx.Err()))
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, time.Second)
+	}
+}
+
+func transient(err error) bool {
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode {
+		case jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeConsumerAlreadyExists, jetstream.JSErrCodeConsumerExists,
+			jetstream.JSErrCodeJetStreamNotEnabled, 10008 /* cluster not available */, 10009 /* no leader */ :
+			return true
+		}
+		return ae.Code == 503 || ae.Code == 500
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || errors.Is(err, jetstream.ErrConsumerExists) ||
+		errors.Is(err, jetstream.ErrBucketExists)
+}

@@ -1,0 +1,82 @@
+package jsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrNoTask is returned by Next when no task arrived within the wait.
+var ErrNoTask = errors.New("no task waiting")
+
+// Delivery is one task message handed to this worker.
+type Delivery struct {
+	msg jetstream.Msg
+	// Seq is the message's sequence in the tasks stream; it identifies one
+	// submission across redeliveries.
+	Seq uint64
+	// Attempt is the delivery count, 1 for the first delivery.
+	Attempt int
+	// Submitted is when the stream stored the task.
+	Submitted time.Time
+}
+
+// Data is the task request as submitted.
+func (d *Delivery) Data() []byte { return d.msg.Data() }
+
+// Headers are the message headers (Nats-Msg-Id, Nmqtt-Pub, ...).
+func (d *Delivery) Headers() nats.Header { return d.msg.Headers() }
+
+// InProgress tells the server the task is still being worked on, resetting
+// its redelivery timer.
+func (d *Delivery) InProgress() error { return d.msg.InProgress() }
+
+// Ack removes the task from the queue once the server confirms it.
+func (d *Delivery) Ack(ctx context.Context) error { return d.msg.DoubleAck(ctx) }
+
+// Nak hands the task back for redelivery after delay.
+func (d *Delivery) Nak(delay time.Duration) error {
+	if delay <= 0 {
+		return d.msg.Nak()
+	}
+	return d.msg.NakWithDelay(delay)
+}
+
+// Term removes the task from the queue for good, recording why.
+func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reason) }
+
+// Queue pulls tasks of one group from the shared durable consumer, one at a
+// time: a worker asks for a task only when it has a free slot, so no task
+// waits in a busy worker's buffer.
+type Queue struct {
+	cons jetstream.Consumer
+}
+
+// NewQueue wraps the group's durable consumer.
+func NewQueue(cons jetstream.Consumer) *Queue { return &Queue{cons: cons} }
+
+// Next waits up to wait for one task. It returns ErrNoTask when none came.
+func (q *Queue) Next(ctx context.Context, wait time.Duration) (*Delivery, error) {
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	m, err := q.cons.Next(jetstream.FetchContext(pctx))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, ErrNoTask
+		}
+		return nil, fmt.Errorf("pull task: %w", err)
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		// Not a stream message: nothing to ack, nothing to run.
+		return nil, fmt.Errorf("task message metadata: %w", err)
+	}
+	return &Delivery{msg: m, Seq: md.Sequence.Stream, Attempt: int(md.NumDelivered), Submitted: md.Timestamp}, nil
+}

@@ -1,0 +1,125 @@
+package jsbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// StatusStore reads and writes TaskStatus in the KV bucket.
+type StatusStore struct {
+	kv     jetstream.KeyValue
+	claims jetstream.KeyValue
+	log    *slog.Logger
+}
+
+// NewStatusStore wraps the status and claims buckets.
+func NewStatusStore(a *Assets, log *slog.Logger) *StatusStore {
+	return &StatusStore{kv: a.Status, claims: a.Claims, log: log}
+}
+
+// OpenStatusStore binds to existing buckets, for clients that do not
+// provision (submit, status, watch).
+func OpenStatusStore(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (*StatusStore, error) {
+	kv, err := js.KeyValue(ctx, StatusBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s (is a worker running?): %w", StatusBucket, err)
+	}
+	s := &StatusStore{kv: kv, log: log}
+	if c, err := js.KeyValue(ctx, ClaimsBucket); err == nil {
+		s.claims = c
+	}
+	return s, nil
+}
+
+// KV is the underlying status bucket.
+func (s *StatusStore) KV() jetstream.KeyValue { return s.kv }
+
+// Put stores st under <group>.<task_id>, retrying until the server takes it
+// or ctx ends.
+func (s *StatusStore) Put(ctx context.Context, st *schemas.TaskStatus) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode status of %s: %w", st.TaskID, err)
+	}
+	key := Names{Group: st.Group}.StatusKey(st.TaskID)
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = s.kv.Put(actx, key, b)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			s.log.Warn("status put failed, retrying", "key", key, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("put status %s: %w", key, errors.Join(err, ctx.Err()))
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+// Create stores st only when the task has no status yet. It reports false
+// when one exists.
+func (s *StatusStore) Create(ctx context.Context, st *schemas.TaskStatus) (bool, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return false, fmt.Errorf("encode status of %s: %w", st.TaskID, err)
+	}
+	_, err = s.kv.Create(ctx, Names{Group: st.Group}.StatusKey(st.TaskID), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create status of %s: %w", st.TaskID, err)
+	}
+	return true, nil
+}
+
+// Get returns the status of a task, or jetstream.ErrKeyNotFound.
+func (s *StatusStore) Get(ctx context.Context, group, id string) (*schemas.TaskStatus, error) {
+	e, err := s.kv.Get(ctx, Names{Group: group}.StatusKey(id))
+	if err != nil {
+		return nil, err
+	}
+	st, err := schemas.ParseTaskStatus(e.Value())
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Claim records that stream message seq is the submission of task id in
+// group. It reports whether seq owns the id: true for the first claim and for
+// a redelivery of the same message, false for a later duplicate submission.
+func (s *StatusStore) Claim(ctx context.Context, group, id string, seq uint64) (bool, error) {
+	if s.claims == nil {
+		return true, nil
+	}
+	key := Names{Group: group}.StatusKey(id)
+	val := []byte(strconv.FormatUint(seq, 10))
+	_, err := s.claims.Create(ctx, key, val)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("claim task %s: %w", key, err)
+	}
+	e, err := s.claims.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read claim of %s: %w", key, err)
+	}
+	return string(e.Value()) == string(val), nil
+}

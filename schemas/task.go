@@ -1,0 +1,301 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultForks is the forks value used when a task does not set one, as in
+// ansible-playbook.
+const DefaultForks = 5
+
+// MaxVerbosity is the highest verbosity level a task may ask for (-vvvv).
+const MaxVerbosity = 4
+
+// MaxTaskSize bounds the size of a task request in bytes. It matches the
+// default max_payload of nats-server, so no valid task is refused here that
+// the server would have accepted.
+const MaxTaskSize = 1 << 20
+
+// TaskRequest is what a user submits to run a playbook. Field names, types and
+// defaults are those of the MQTT ansible-worker it replaces.
+type TaskRequest struct {
+	// TaskID identifies the task; see ValidID.
+	TaskID string `json:"task_id"`
+	// Playbook is a path relative to the worker's playbook directory.
+	Playbook string `json:"playbook"`
+	// Inventory is a path relative to the playbook directory, or an inline
+	// host list ending in a comma ("web1,web2,").
+	Inventory string `json:"inventory"`
+	// ExtraVars are passed to ansible-playbook through a file, as data.
+	ExtraVars map[string]any `json:"extra_vars"`
+	// Limit restricts the run to a host pattern ("" means no limit).
+	Limit string `json:"limit,omitempty"`
+	// Tags runs only tasks with these tags.
+	Tags []string `json:"tags"`
+	// SkipTags skips tasks with these tags.
+	SkipTags []string `json:"skip_tags"`
+	// Verbosity is 0 to 4, the number of -v flags.
+	Verbosity int `json:"verbosity"`
+	// CheckMode runs ansible-playbook --check.
+	CheckMode bool `json:"check_mode"`
+	// DiffMode runs ansible-playbook --diff.
+	DiffMode bool `json:"diff_mode"`
+	// Forks is the number of parallel processes, 1 or more.
+	Forks int `json:"forks"`
+	// Timeout in seconds; 0 means the worker's task_timeout.
+	Timeout int `json:"timeout,omitempty"`
+	// GitPull runs git pull in the playbook directory before the playbook.
+	GitPull bool `json:"git_pull"`
+}
+
+// InlineInventory reports whether the inventory is a comma-terminated host
+// list rather than a path.
+func (t *TaskRequest) InlineInventory() bool { return strings.HasSuffix(t.Inventory, ",") }
+
+// taskFields lists the accepted keys, for the unknown-key message.
+var taskFields = []string{"task_id", "playbook", "inventory", "extra_vars", "limit", "tags", "skip_tags",
+	"verbosity", "check_mode", "diff_mode", "forks", "timeout", "git_pull"}
+
+// ParseTaskRequest decodes and validates a task request. On error the returned
+// request still carries the task id when one could be read and is valid, so
+// the caller can publish a failed status for it.
+func ParseTaskRequest(data []byte) (TaskRequest, error) {
+	t := TaskRequest{Forks: DefaultForks, ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{}}
+	if len(data) > MaxTaskSize {
+		return t, fmt.Errorf("task request is %d bytes, the limit is %d", len(data), MaxTaskSize)
+	}
+	if !utf8.Valid(data) {
+		return t, errors.New("task request is not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return t, errors.New("task request is empty")
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return t, errors.New("task request is not valid JSON")
+		}
+		return t, errors.New("task request must be a JSON object")
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return t, fmt.Errorf("task request is not valid JSON: %w", err)
+	}
+	if dec.More() {
+		return t, errors.New("task request has data after the JSON object")
+	}
+
+	// The id first, so later errors can be attached to it.
+	if v, ok := raw["task_id"]; ok {
+		var id string
+		if err := json.Unmarshal(v, &id); err == nil && ValidID(id) {
+			t.TaskID = id
+		}
+	}
+
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(taskFields, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		bad("unknown field(s) %s (accepted: %s)", strings.Join(unknown, ", "), strings.Join(taskFields, ", "))
+	}
+
+	str := func(name string, required bool) string {
+		v, ok := raw[name]
+		if !ok || isNull(v) {
+			if required {
+				bad("%s is required", name)
+			}
+			return ""
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			bad("%s must be a string, got %s", name, jsonKind(v))
+			return ""
+		}
+		return s
+	}
+	boolean := func(name string) bool {
+		v, ok := raw[name]
+		if !ok || isNull(v) {
+			return false
+		}
+		var b bool
+		if err := json.Unmarshal(v, &b); err != nil {
+			bad("%s must be true or false, got %s", name, jsonKind(v))
+		}
+		return b
+	}
+	integer := func(name string, def int) (int, bool) {
+		v, ok := raw[name]
+		if !ok || isNull(v) {
+			return def, false
+		}
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			bad("%s must be an integer, got %s", name, jsonKind(v))
+			return def, false
+		}
+		i, err := n.Int64()
+		if err != nil {
+			f, ferr := n.Float64()
+			if ferr == nil && f == math.Trunc(f) && math.Abs(f) < 1<<31 {
+				return int(f), true
+			}
+			bad("%s must be an integer, got %s", name, n.String())
+			return def, false
+		}
+		if i > math.MaxInt32 || i < math.MinInt32 {
+			bad("%s is out of range: %s", name, n.String())
+			return def, false
+		}
+		return int(i), true
+	}
+	strList := func(name string) []string {
+		v, ok := raw[name]
+		if !ok || isNull(v) {
+			return []string{}
+		}
+		var l []string
+		if err := json.Unmarshal(v, &l); err != nil {
+			bad("%s must be an array of strings, got %s", name, jsonKind(v))
+			return []string{}
+		}
+		for _, s := range l {
+			if err := checkArg(name, s); err != nil {
+				bad("%s", err)
+			}
+			if s == "" || strings.Contains(s, ",") {
+				bad("%s entries must be non-empty and contain no comma: %q", name, s)
+			}
+		}
+		return l
+	}
+
+	if v, ok := raw["task_id"]; !ok || isNull(v) {
+		bad("task_id is required")
+	} else {
+		var id string
+		if err := json.Unmarshal(v, &id); err != nil {
+			bad("task_id must be a string, got %s", jsonKind(v))
+		} else if err := CheckID("task_id", id); err != nil {
+			bad("%s", err)
+		}
+	}
+	t.Playbook = str("playbook", true)
+	t.Inventory = str("inventory", true)
+	t.Limit = str("limit", false)
+	t.Tags = strList("tags")
+	t.SkipTags = strList("skip_tags")
+	t.CheckMode = boolean("check_mode")
+	t.DiffMode = boolean("diff_mode")
+	t.GitPull = boolean("git_pull")
+	if v, set := integer("verbosity", 0); set {
+		if v < 0 || v > MaxVerbosity {
+			bad("verbosity must be 0 to %d, got %d", MaxVerbosity, v)
+		}
+		t.Verbosity = v
+	}
+	if v, set := integer("forks", DefaultForks); set {
+		if v < 1 {
+			bad("forks must be 1 or more, got %d", v)
+		}
+		t.Forks = v
+	}
+	if v, set := integer("timeout", 0); set {
+		if v < 1 {
+			bad("timeout must be 1 second or more, got %d", v)
+		}
+		t.Timeout = v
+	}
+	if v, ok := raw["extra_vars"]; ok && !isNull(v) {
+		var m map[string]any
+		d := json.NewDecoder(bytes.NewReader(v))
+		d.UseNumber() // keep big integers exact
+		if err := d.Decode(&m); err != nil {
+			bad("extra_vars must be a JSON object, got %s", jsonKind(v))
+		} else {
+			t.ExtraVars = m
+		}
+	}
+
+	if t.Playbook != "" {
+		if err := checkArg("playbook", t.Playbook); err != nil {
+			bad("%s", err)
+		}
+	}
+	if t.Inventory != "" {
+		if err := checkArg("inventory", t.Inventory); err != nil {
+			bad("%s", err)
+		}
+	}
+	if t.Limit != "" {
+		if err := checkArg("limit", t.Limit); err != nil {
+			bad("%s", err)
+		}
+	}
+	if len(errs) > 0 {
+		return t, &InvalidTaskError{Problems: errs}
+	}
+	return t, nil
+}
+
+// InvalidTaskError lists everything wrong with a task request.
+type InvalidTaskError struct {
+	Problems []string
+}
+
+func (e *InvalidTaskError) Error() string {
+	return "invalid task: " + strings.Join(e.Problems, "; ")
+}
+
+// checkArg refuses values that ansible-playbook would read as an option, or
+// that cannot be passed as one argument.
+func checkArg(name, v string) error {
+	if strings.HasPrefix(v, "-") {
+		return fmt.Errorf("%s must not start with '-': %q", name, v)
+	}
+	if strings.ContainsAny(v, "\x00\n\r") {
+		return fmt.Errorf("%s must not contain NUL or line breaks", name)
+	}
+	return nil
+}
+
+func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
+
+func jsonKind(v json.RawMessage) string {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}

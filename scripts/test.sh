@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (scripts/deps.sh), checks
+# formatting, vet and staticcheck, runs every test against real parts
+# (embedded nats-server, ansible-playbook, ansible-runner, the nats CLI,
+# mosquitto), then runs each fuzz target for a bounded time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+export PATH="$PATH:$(go env GOPATH)/bin"
+fuzztime=${FUZZTIME:-10s}
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+go vet ./...
+staticcheck ./...
+go test -count=1 -timeout 15m "$@" ./...
+for target in schemas:FuzzParseTaskRequest schemas:FuzzLoadConfig; do
+  pkg=${target%%:*}; fn=${target##*:}
+  go test -run '^$' -fuzz "^${fn}\$" -fuzztime "$fuzztime" "./$pkg"
+done
+echo "all checks passed"

@@ -1,0 +1,444 @@
+// Package test holds ansible-worker's end-to-end tests. They run the real
+// binary, a real embedded nats-server with JetStream, the real
+// ansible-playbook and ansible-runner, the real nats CLI and mosquitto
+// clients: nothing is mocked.
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// binary is the ansible-worker executable built once for the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "aw-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "ansible-worker")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/ansible-worker")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ansible-worker:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// playbookDir is the directory of the test playbooks.
+func playbookDir(t testing.TB) string {
+	t.Helper()
+	d, err := filepath.Abs("testdata/playbooks")
+	require.NoError(t, err)
+	return d
+}
+
+// checkFor polls f every interval until it returns nil or total has passed.
+func checkFor(t testing.TB, total, interval time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(interval)
+	}
+	t.Fatalf("condition not met after %s: %v", total, err)
+}
+
+// natsServer is an embedded nats-server with JetStream and MQTT on random
+// loopback ports.
+type natsServer struct {
+	srv      *server.Server
+	url      string
+	mqttPort int
+	storeDir string
+}
+
+func startServer(t testing.TB) *natsServer {
+	t.Helper()
+	return startServerAt(t, t.TempDir())
+}
+
+func startServerAt(t testing.TB, storeDir string) *natsServer {
+	t.Helper()
+	o := &server.Options{
+		ServerName: "aw-test", Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: storeDir,
+		NoLog: true, NoSigs: true, JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 1 << 30,
+		MQTT: server.MQTTOpts{Host: "127.0.0.1", Port: -1},
+	}
+	s, err := server.NewServer(o)
+	require.NoError(t, err)
+	go s.Start()
+	require.True(t, s.ReadyForConnections(10*time.Second), "nats-server not ready")
+	ns := &natsServer{srv: s, url: s.ClientURL(), mqttPort: o.MQTT.Port, storeDir: storeDir}
+	t.Cleanup(ns.stop)
+	return ns
+}
+
+func (ns *natsServer) stop() {
+	ns.srv.Shutdown()
+	ns.srv.WaitForShutdown()
+}
+
+// client is a test-side NATS connection.
+type client struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+func connectClient(t testing.TB, url string) *client {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return &client{nc: nc, js: js}
+}
+
+// status reads a task's TaskStatus, or returns an error.
+func (c *client) status(group, id string) (*schemas.TaskStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	kv, err := c.js.KeyValue(ctx, jsbridge.StatusBucket)
+	if err != nil {
+		return nil, err
+	}
+	e, err := kv.Get(ctx, group+"."+id)
+	if err != nil {
+		return nil, err
+	}
+	st, err := schemas.ParseTaskStatus(e.Value())
+	return &st, err
+}
+
+// waitFinal waits until the task reaches a final state and returns it.
+func (c *client) waitFinal(t testing.TB, group, id string, total time.Duration) *schemas.TaskStatus {
+	t.Helper()
+	var st *schemas.TaskStatus
+	checkFor(t, total, 100*time.Millisecond, func() error {
+		s, err := c.status(group, id)
+		if err != nil {
+			return err
+		}
+		if !s.State.Final() {
+			return fmt.Errorf("task %s is %s", id, s.State)
+		}
+		st = s
+		return nil
+	})
+	return st
+}
+
+// runnerMsg is one message of ANSIBLE_EVENTS.
+type runnerMsg struct {
+	Subject string
+	Header  nats.Header
+	Event   *schemas.Event
+	Status  *schemas.RunnerStatus
+}
+
+// runnerMessages returns every stored event and runner status of a task, in
+// stream order.
+func (c *client) runnerMessages(t testing.TB, id string) []runnerMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, jsbridge.EventsStream)
+	require.NoError(t, err)
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(jsbridge.TaskRunnerFilter(id)))
+	require.NoError(t, err)
+	var total uint64
+	for _, n := range info.State.Subjects {
+		total += n
+	}
+	var out []runnerMsg
+	if total == 0 {
+		return out
+	}
+	cons, err := c.js.OrderedConsumer(ctx, jsbridge.EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{jsbridge.TaskRunnerFilter(id)},
+	})
+	require.NoError(t, err)
+	for uint64(len(out)) < total {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		require.NoError(t, err)
+		rm := runnerMsg{Subject: m.Subject(), Header: m.Headers()}
+		if strings.HasSuffix(m.Subject(), ".event") {
+			rm.Event = &schemas.Event{}
+			require.NoError(t, json.Unmarshal(m.Data(), rm.Event))
+		} else {
+			rm.Status = &schemas.RunnerStatus{}
+			require.NoError(t, json.Unmarshal(m.Data(), rm.Status))
+		}
+		out = append(out, rm)
+	}
+	return out
+}
+
+func events(msgs []runnerMsg) []*schemas.Event {
+	var out []*schemas.Event
+	for _, m := range msgs {
+		if m.Event != nil {
+			out = append(out, m.Event)
+		}
+	}
+	return out
+}
+
+// workerOpts shape a worker's configuration file.
+type workerOpts struct {
+	Group       string
+	Concurrency int
+	Extra       string // more YAML under worker:
+	NATSExtra   string // more YAML under nats:
+	Env         []string
+}
+
+// workerProc is a running ansible-worker process.
+type workerProc struct {
+	cmd  *exec.Cmd
+	id   string
+	logs *syncBuffer
+	done chan struct{}
+}
+
+// writeConfig writes a worker configuration for the server at url.
+func writeConfig(t testing.TB, url string, o workerOpts) string {
+	t.Helper()
+	if o.Group == "" {
+		o.Group = "production"
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 1
+	}
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`log_level: DEBUG
+worker:
+  group_name: %s
+  playbook_directory: %s
+  concurrency: %d
+  data_dir: %s
+  status_interval: 1
+%s
+nats:
+  servers: [%q]
+  headers:
+    producer: ansible-worker-test
+%s
+`, o.Group, playbookDir(t), o.Concurrency, filepath.Join(dir, "data"), indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "))
+	path := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+	return path
+}
+
+func indent(s, pre string) string {
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = pre + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+var workerSeq struct {
+	sync.Mutex
+	n int
+}
+
+// startWorker runs `ansible-worker run` against the server at url and waits
+// until it has provisioned its consumer.
+func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
+	t.Helper()
+	workerSeq.Lock()
+	workerSeq.n++
+	id := fmt.Sprintf("w%d", workerSeq.n)
+	workerSeq.Unlock()
+	o.Extra = "worker_id: " + id + "\n" + o.Extra
+	cfg := writeConfig(t, url, o)
+	wp := &workerProc{id: id, logs: &syncBuffer{}, done: make(chan struct{})}
+	wp.cmd = exec.Command(binary, "run", "-c", cfg)
+	wp.cmd.Env = append(os.Environ(), o.Env...)
+	wp.cmd.Stdout = wp.logs
+	wp.cmd.Stderr = wp.logs
+	require.NoError(t, wp.cmd.Start())
+	go func() { _ = wp.cmd.Wait(); close(wp.done) }()
+	t.Cleanup(func() {
+		wp.stop(t)
+		if t.Failed() {
+			t.Logf("worker %s log:\n%s", wp.id, wp.logs.String())
+		}
+	})
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		select {
+		case <-wp.done:
+			t.Fatalf("worker %s exited early:\n%s", id, wp.logs.String())
+		default:
+		}
+		if !strings.Contains(wp.logs.String(), "worker started") {
+			return fmt.Errorf("worker %s not started yet", id)
+		}
+		return nil
+	})
+	return wp
+}
+
+// stop sends SIGTERM and waits for the worker to exit.
+func (wp *workerProc) stop(t testing.TB) {
+	select {
+	case <-wp.done:
+		return
+	default:
+	}
+	_ = wp.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-wp.done:
+	case <-time.After(60 * time.Second):
+		_ = wp.cmd.Process.Kill()
+		<-wp.done
+		t.Errorf("worker %s did not stop on SIGTERM", wp.id)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// natsCLI runs the real nats CLI against url.
+func natsCLI(t testing.TB, url string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nats", append([]string{"--server", url}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// runCLI runs the ansible-worker binary and returns its stdout, stderr and
+// exit code.
+func runCLI(t testing.TB, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, "run %v: %v", args, err)
+		code = ee.ExitCode()
+	}
+	return out.String(), errOut.String(), code
+}
+
+// taskJSON encodes a task request.
+func taskJSON(t testing.TB, fields map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(fields)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// playRecap runs ansible-playbook directly and sums its PLAY RECAP.
+func playRecap(t testing.TB, playbook string, extra ...string) schemas.Counts {
+	t.Helper()
+	args := append([]string{"-i", "inventory/hosts", playbook}, extra...)
+	cmd := exec.Command("ansible-playbook", args...)
+	cmd.Dir = playbookDir(t)
+	cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1")
+	out, _ := cmd.CombinedOutput()
+	var c schemas.Counts
+	inRecap := false
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "PLAY RECAP") {
+			inRecap = true
+			continue
+		}
+		if !inRecap || !strings.Contains(line, " : ") {
+			continue
+		}
+		_, stats, _ := strings.Cut(line, " : ")
+		for _, f := range strings.Fields(stats) {
+			k, v, _ := strings.Cut(f, "=")
+			var n int
+			fmt.Sscan(v, &n)
+			switch k {
+			case "ok":
+				c.OK += n
+			case "changed":
+				c.Changed += n
+			case "failed":
+				c.Failed += n
+			case "skipped":
+				c.Skipped += n
+			case "unreachable":
+				c.Unreachable += n
+			}
+		}
+	}
+	require.True(t, inRecap, "no PLAY RECAP in:\n%s", out)
+	return c
+}
+
+// noPlaybookLeft fails when an ansible-playbook process is still running.
+func noPlaybookLeft(t testing.TB) {
+	t.Helper()
+	checkFor(t, 15*time.Second, 200*time.Millisecond, func() error {
+		out, _ := exec.Command("pgrep", "-f", "ansible-playbook").Output()
+		if s := strings.TrimSpace(string(out)); s != "" {
+			return fmt.Errorf("ansible-playbook processes left: %s", s)
+		}
+		return nil
+	})
+}
+
+var _ = io.Discard
+var _ = runtime.NumCPU

@@ -1,0 +1,303 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// eventFD is the descriptor number the callback plugin writes events to:
+// the first of cmd.ExtraFiles.
+const eventFD = 3
+
+// Process describes one ansible-playbook run.
+type Process struct {
+	// Executable is ansible-playbook (or a path to it).
+	Executable string
+	// Args follow the executable.
+	Args []string
+	// Dir is the working directory.
+	Dir string
+	// Env is the complete environment of the process.
+	Env []string
+	// PluginDir holds the callback plugin (see InstallCallback).
+	PluginDir string
+	// Ident becomes runner_ident of every event.
+	Ident string
+	// KillGrace is how long the process group has between SIGINT and SIGKILL
+	// when the run is stopped.
+	KillGrace time.Duration
+	// OnStart is called with the pid once the process runs.
+	OnStart func(pid int)
+	// OnEvent receives every event, in order, counters 1..N. It runs on the
+	// reading goroutine: it must not block for long.
+	OnEvent func(ev *schemas.Event)
+}
+
+// Exit describes how a run ended.
+type Exit struct {
+	// RC is ansible-playbook's exit code, or -1 when it died by a signal.
+	RC int
+	// Stopped is true when ctx ended the run (timeout, cancel, shutdown).
+	Stopped bool
+	// Complete is true when the callback plugin reported the end of the
+	// playbook (playbook_on_stats was emitted).
+	Complete bool
+	// Events is the number of events emitted.
+	Events int
+}
+
+// Run executes the process in its own process group and streams its events
+// until it ends. When ctx ends first the whole group gets SIGINT, then
+// SIGKILL after KillGrace. However the run ends, no process of the group is
+// left behind.
+func (p *Process) Run(ctx context.Context) (Exit, error) {
+	evR, evW, err := os.Pipe()
+	if err != nil {
+		return Exit{}, fmt.Errorf("event pipe: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		evR.Close()
+		evW.Close()
+		return Exit{}, fmt.Errorf("output pipe: %w", err)
+	}
+	cmd := exec.Command(p.Executable, p.Args...)
+	cmd.Dir = p.Dir
+	cmd.Env = append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
+	cmd.Stdin = nil
+	cmd.Stdout = outW
+	cmd.Stderr = outW
+	cmd.ExtraFiles = []*os.File{evW}
+	// Own process group so the whole tree can be signalled; the kernel kills
+	// ansible-playbook if the worker dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		evR.Close()
+		evW.Close()
+		outR.Close()
+		outW.Close()
+		return Exit{RC: 127}, fmt.Errorf("start %s: %w", p.Executable, err)
+	}
+	// Only the child keeps the write ends, so EOF means the group is gone.
+	evW.Close()
+	outW.Close()
+	pid := cmd.Process.Pid
+	if p.OnStart != nil {
+		p.OnStart(pid)
+	}
+
+	lines := make(chan sourced, 256)
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { defer readers.Done(); readLines(evR, true, lines) }()
+	go func() { defer readers.Done(); readLines(outR, false, lines) }()
+	go func() { readers.Wait(); close(lines) }()
+
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+
+	seq := &sequencer{ident: p.Ident, pid: pid}
+	var exit Exit
+	var werr error
+	exited := false
+	stopping := false
+	var killTimer <-chan time.Time
+	done := ctx.Done()
+	for lines != nil || !exited {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				continue
+			}
+			ev, eof := seq.event(l)
+			if eof {
+				exit.Complete = true
+			}
+			if ev != nil && p.OnEvent != nil {
+				p.OnEvent(ev)
+			}
+		case werr = <-waitErr:
+			exited = true
+			waitErr = nil
+			// Kill what the playbook left behind (async tasks, stray forks)
+			// so the pipes close and nothing outlives the task.
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			if lines != nil {
+				// A process that left the group could hold a pipe open.
+				killTimer = time.After(5 * time.Second)
+			}
+		case <-done:
+			done = nil
+			stopping = true
+			exit.Stopped = true
+			_ = syscall.Kill(-pid, syscall.SIGINT)
+			killTimer = time.After(p.KillGrace)
+		case <-killTimer:
+			killTimer = nil
+			if !exited {
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+				if stopping {
+					killTimer = time.After(5 * time.Second)
+				}
+				continue
+			}
+			// The group is dead but a pipe is still held: stop reading.
+			evR.Close()
+			outR.Close()
+		}
+	}
+	evR.Close()
+	outR.Close()
+	exit.Events = seq.counter
+	exit.RC = cmd.ProcessState.ExitCode()
+	if werr != nil {
+		var ee *exec.ExitError
+		if !errors.As(werr, &ee) {
+			return exit, fmt.Errorf("wait for %s: %w", p.Executable, werr)
+		}
+	}
+	return exit, nil
+}
+
+// sourced is one line from the plugin's side channel or from the process's
+// own stdout/stderr.
+type sourced struct {
+	data   []byte
+	plugin bool
+}
+
+func readLines(r io.Reader, plugin bool, out chan<- sourced) {
+	br := bufio.NewReaderSize(r, 64*1024)
+	for {
+		b, err := br.ReadBytes('\n')
+		if len(b) > 0 {
+			out <- sourced{data: b, plugin: plugin}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// pluginEvent is a line of the callback plugin's side channel.
+type pluginEvent struct {
+	Event      string          `json:"event"`
+	UUID       string          `json:"uuid"`
+	ParentUUID string          `json:"parent_uuid"`
+	PID        int             `json:"pid"`
+	Created    string          `json:"created"`
+	Stdout     string          `json:"stdout"`
+	Verbosity  *int            `json:"verbosity"`
+	EventData  json.RawMessage `json:"event_data"`
+}
+
+// sequencer numbers events and tracks output lines like ansible-runner does.
+type sequencer struct {
+	ident   string
+	pid     int
+	counter int
+	line    int
+}
+
+var emptyObject = json.RawMessage(`{}`)
+
+// event turns one line into an event. eof reports the plugin's end marker.
+func (s *sequencer) event(l sourced) (ev *schemas.Event, eof bool) {
+	var pe pluginEvent
+	if l.plugin {
+		if err := json.Unmarshal(l.data, &pe); err != nil {
+			// Never lose output: show a damaged line as text.
+			pe = pluginEvent{Event: "verbose", Stdout: string(l.data)}
+		} else if pe.Event == "__eof__" {
+			return nil, true
+		}
+	} else {
+		// Text outside the plugin (Ansible's start-up messages and errors,
+		// output of forked workers): one verbose event per line, as
+		// ansible-runner makes of text outside any event.
+		pe = pluginEvent{Event: "verbose", Stdout: string(l.data)}
+	}
+	if pe.UUID == "" {
+		pe.UUID = newUUID()
+	}
+	if pe.PID == 0 {
+		pe.PID = s.pid
+	}
+	if pe.Created == "" {
+		pe.Created = time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00")
+	}
+	if len(pe.EventData) == 0 || string(pe.EventData) == "null" {
+		pe.EventData = emptyObject
+	}
+	n := strings.Count(pe.Stdout, "\n")
+	stdout := strings.TrimRight(pe.Stdout, "\r\n")
+	if !l.plugin && n == 0 {
+		n = 1 // last line without a newline
+	}
+	s.counter++
+	ev = &schemas.Event{
+		UUID:        pe.UUID,
+		Counter:     s.counter,
+		Stdout:      stdout,
+		StartLine:   s.line,
+		EndLine:     s.line + n,
+		RunnerIdent: s.ident,
+		Event:       pe.Event,
+		PID:         pe.PID,
+		Created:     pe.Created,
+		ParentUUID:  pe.ParentUUID,
+		Verbosity:   pe.Verbosity,
+		EventData:   pe.EventData,
+	}
+	s.line += n
+	return ev, false
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, 36)
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, hex[c>>4], hex[c&0xf])
+	}
+	return string(out)
+}
+
+// ChildEnv is the worker's environment minus what ansible-playbook must not
+// see: the worker's own NATS settings and secrets.
+func ChildEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "RUNNER_NATS_") || k == "RUNNER_MAX_OUTSTANDING_PINGS" ||
+			strings.HasPrefix(k, "ANSIBLE_WORKER_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// itoa is strconv.Itoa, kept short for argv building.
+func itoa(i int) string { return strconv.Itoa(i) }

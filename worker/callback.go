@@ -1,0 +1,81 @@
+package worker
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// callbackSource is the stdout callback plugin that reports job events on
+// the side-channel fd.
+//
+//go:embed callback/ansible_worker.py
+var callbackSource []byte
+
+// CallbackPluginName is the name of the embedded stdout callback plugin, the
+// value of ANSIBLE_STDOUT_CALLBACK.
+const CallbackPluginName = "ansible_worker"
+
+// InstallCallback writes the embedded callback plugin to
+// <dir>/callback-<sha8>/ansible_worker.py and returns that directory, the
+// value for ANSIBLE_CALLBACK_PLUGINS. The directory is named after the
+// plugin's content, so different worker versions sharing dir never see each
+// other's plugin. It is idempotent and safe to call from several processes at
+// once: the file appears atomically (temp file + rename) with full content.
+func InstallCallback(dir string) (string, error) {
+	sum := sha256.Sum256(callbackSource)
+	pluginDir := filepath.Join(dir, "callback-"+hex.EncodeToString(sum[:4]))
+	target := filepath.Join(pluginDir, CallbackPluginName+".py")
+	if b, err := os.ReadFile(target); err == nil && bytes.Equal(b, callbackSource) {
+		return pluginDir, nil
+	}
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		return "", fmt.Errorf("install callback: %w", err)
+	}
+	// The temp name must not end in .py: ansible would load it as a plugin.
+	tmp, err := os.CreateTemp(pluginDir, ".ansible_worker-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("install callback: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer os.Remove(tmpName) // no-op after the rename
+	_, werr := tmp.Write(callbackSource)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return "", fmt.Errorf("install callback: %w", werr)
+	}
+	if err := os.Rename(tmpName, target); err != nil {
+		return "", fmt.Errorf("install callback: %w", err)
+	}
+	return pluginDir, nil
+}
+
+// CallbackEnv returns the environment entries that make ansible-playbook use
+// the plugin installed in pluginDir and write its events to descriptor fd
+// (cmd.ExtraFiles[i] is fd 3+i). Append them after the base environment so
+// they win over inherited values.
+func CallbackEnv(pluginDir string, fd int) []string {
+	return []string{
+		"ANSIBLE_CALLBACK_PLUGINS=" + pluginDir,
+		"ANSIBLE_STDOUT_CALLBACK=" + CallbackPluginName,
+		"ANSIBLE_WORKER_EVENT_FD=" + strconv.Itoa(fd),
+		// Plain text in events; no .retry files next to playbooks; no
+		// interactive host key prompts in an unattended worker.
+		"ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_RETRY_FILES_ENABLED=False",
+		"ANSIBLE_HOST_KEY_CHECKING=False",
+		"ANSIBLE_NOCOWS=1",
+		// Stdout reaches the worker as it is written, not at exit.
+		"PYTHONUNBUFFERED=1",
+	}
+}

@@ -1,0 +1,227 @@
+// Package worker is the task lifecycle: it takes tasks from the group's queue
+// when it has a free slot, validates them, runs ansible-playbook with the
+// event callback plugin, and reports every step as runner events, runner
+// statuses and TaskStatus.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
+)
+
+// Causes with which a running task's context is cancelled.
+var (
+	// ErrTimeout ends a task that ran past its timeout.
+	ErrTimeout = errors.New("task timed out")
+	// ErrCancelled ends a task a user cancelled.
+	ErrCancelled = errors.New("task cancelled")
+	// ErrShutdown ends a task whose worker is stopping; it is handed back.
+	ErrShutdown = errors.New("worker shutting down")
+)
+
+// Config is what a worker needs to know; the command line fills it from the
+// configuration file.
+type Config struct {
+	Names jsbridge.Names
+	// WorkerID names this worker in statuses and logs.
+	WorkerID string
+	// SubjectID is the subject token of runner events (see the contract).
+	SubjectID string
+	// PlaybookDir contains every playbook and inventory a task may use.
+	PlaybookDir string
+	// AnsiblePlaybook is the executable to run.
+	AnsiblePlaybook string
+	// AllowPlaybooks, when not empty, lists the glob patterns a playbook
+	// path must match.
+	AllowPlaybooks []string
+	// Concurrency is how many tasks run at once.
+	Concurrency int
+	// MaxDeliver is how many deliveries a task gets before it is failed.
+	MaxDeliver int
+	// TaskTimeout applies to tasks that set none (0: no limit).
+	TaskTimeout time.Duration
+	// StatusInterval is the period of status updates while running.
+	StatusInterval time.Duration
+	// KillGrace is the time between SIGINT and SIGKILL when a run is stopped.
+	KillGrace time.Duration
+	// ShutdownGrace is how long running tasks may go on after a stop signal
+	// before they are handed back.
+	ShutdownGrace time.Duration
+	// GitTimeout bounds git pull.
+	GitTimeout time.Duration
+	// DataDir holds per-task scratch files and the callback plugin.
+	DataDir string
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency < 1 {
+		c.Concurrency = 1
+	}
+	if c.MaxDeliver < 1 {
+		c.MaxDeliver = 3
+	}
+	if c.AnsiblePlaybook == "" {
+		c.AnsiblePlaybook = "ansible-playbook"
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 2 * time.Second
+	}
+	if c.KillGrace <= 0 {
+		c.KillGrace = 10 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.GitTimeout <= 0 {
+		c.GitTimeout = time.Minute
+	}
+	if c.DataDir == "" {
+		c.DataDir = os.TempDir() + "/ansible-worker"
+	}
+	if c.SubjectID == "" {
+		c.SubjectID = c.Names.Group
+	}
+}
+
+// Deps are the worker's connections to NATS.
+type Deps struct {
+	Queue     *jsbridge.Queue
+	Status    *jsbridge.StatusStore
+	Publisher *jsbridge.Publisher
+}
+
+// Worker runs tasks of one group.
+type Worker struct {
+	cfg       Config
+	deps      Deps
+	log       *slog.Logger
+	pluginDir string
+	gitMu     sync.Mutex
+	gitLocks  map[string]*sync.Mutex
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc
+}
+
+// New checks the configuration and installs the callback plugin.
+func New(cfg Config, deps Deps, log *slog.Logger) (*Worker, error) {
+	cfg.setDefaults()
+	if st, err := os.Stat(cfg.PlaybookDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("playbook directory %q is not a directory", cfg.PlaybookDir)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	dir, err := InstallCallback(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("install callback plugin: %w", err)
+	}
+	return &Worker{
+		cfg: cfg, deps: deps, log: log.With("worker", cfg.WorkerID, "group", cfg.Names.Group),
+		pluginDir: dir, gitLocks: map[string]*sync.Mutex{}, running: map[string]context.CancelCauseFunc{},
+	}, nil
+}
+
+// pullWait is how long one pull request waits at the server for a task.
+const pullWait = 10 * time.Second
+
+// Run takes and runs tasks until ctx ends. Then it takes no more, lets running
+// tasks finish within ShutdownGrace, stops the rest and hands them back to
+// the queue for another worker, and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	// Tasks outlive ctx by the grace period; life bounds the publishing of
+	// their last messages.
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
+	tasks, stopTasks := context.WithCancelCause(life)
+	defer stopTasks(nil)
+
+	var wg sync.WaitGroup
+	for range w.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.slot(ctx, tasks, life)
+		}()
+	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "subject", w.cfg.Names.TaskSubject(),
+		"playbook_directory", w.cfg.PlaybookDir)
+	<-ctx.Done()
+	w.log.Info("stopping: taking no more tasks", "grace", w.cfg.ShutdownGrace)
+
+	idle := make(chan struct{})
+	go func() { wg.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.log.Warn("grace period over: stopping running tasks and handing them back")
+		stopTasks(ErrShutdown)
+		select {
+		case <-idle:
+		case <-time.After(w.cfg.KillGrace + 30*time.Second):
+			w.log.Error("tasks did not stop in time")
+		}
+	}
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// slot is one unit of concurrency: it asks for a task only when it can start
+// it at once.
+func (w *Worker) slot(pull, tasks, life context.Context) {
+	backoff := 100 * time.Millisecond
+	for pull.Err() == nil {
+		d, err := w.deps.Queue.Next(pull, pullWait)
+		if errors.Is(err, jsbridge.ErrNoTask) {
+			continue
+		}
+		if err != nil {
+			if pull.Err() != nil {
+				return
+			}
+			if backoff >= time.Second {
+				w.log.Warn("cannot pull tasks", "err", err)
+			} else {
+				w.log.Debug("pull failed", "err", err)
+			}
+			select {
+			case <-pull.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		w.handle(tasks, life, d)
+	}
+}
+
+// Cancel stops a task running on this worker. It reports whether it was here.
+func (w *Worker) Cancel(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cancel, ok := w.running[id]; ok {
+		cancel(ErrCancelled)
+		return true
+	}
+	return false
+}
+
+func (w *Worker) track(id string, cancel context.CancelCauseFunc) func() {
+	w.mu.Lock()
+	w.running[id] = cancel
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		delete(w.running, id)
+		w.mu.Unlock()
+	}
+}
