@@ -233,7 +233,7 @@ func Connect(ctx context.Context, c *schemas.Config, name string, log *slog.Logg
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("%w: cannot connect to %s: %w", ErrUnreachable, redactServers(servers), r.err)
+			return nil, fmt.Errorf("%w: cannot connect to %s: %w", ErrUnreachable, redactServers(servers), redactError(r.err, servers))
 		}
 		if log != nil {
 			log.Debug("connected to NATS", "server", schemas.RedactURL(r.nc.ConnectedUrlRedacted()))
@@ -247,6 +247,53 @@ func Connect(ctx context.Context, c *schemas.Config, name string, log *slog.Logg
 		}()
 		return nil, fmt.Errorf("connecting to %s: %w", redactServers(servers), ctx.Err())
 	}
+}
+
+// redactedError is err with the secrets of server URLs cut out of its
+// message; errors.Is and errors.As still see err.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactError hides the passwords and tokens of servers in err's message:
+// nats.go quotes a URL it cannot parse whole.
+func redactError(err error, servers []string) error {
+	msg := err.Error()
+	clean := msg
+	for _, s := range servers {
+		clean = strings.ReplaceAll(clean, s, schemas.RedactURL(s))
+		if secret := urlSecret(s); len(secret) >= 3 {
+			clean = strings.ReplaceAll(clean, secret, schemas.SecretMask)
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{err: err, msg: clean}
+}
+
+// urlSecret returns the password (or the token) in a URL's user info.
+func urlSecret(s string) string {
+	rest := s
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest = s[i+3:]
+	}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		rest = rest[:end]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	user := rest[:at]
+	if _, pass, ok := strings.Cut(user, ":"); ok {
+		return pass
+	}
+	return user
 }
 
 func redactServers(servers []string) string {

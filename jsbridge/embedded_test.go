@@ -257,6 +257,17 @@ func TestUnreachable(t *testing.T) {
 	require.True(t, errors.As(err, &opErr) || errors.Is(err, nats.ErrNoServers), "cause is wrapped: %v", err)
 }
 
+func TestConnectBadURLHidesSecret(t *testing.T) {
+	// Connect may get URLs that were never validated (a --server flag).
+	c := schemas.DefaultConfig()
+	c.NATS.Servers = schemas.StringList{"nats://bob:bad-url-secret@127.0.0.1:notaport"}
+	_, err := Connect(context.Background(), c, "test", nil)
+	require.ErrorIs(t, err, ErrUnreachable)
+	require.NotContains(t, err.Error(), "bad-url-secret")
+	var urlErr interface{ Timeout() bool }
+	require.True(t, errors.As(err, &urlErr), "the cause is still reachable: %v", err)
+}
+
 func TestConnectCancelled(t *testing.T) {
 	// A listener that accepts and never answers: the client waits for
 	// INFO until its timeout, unless the context ends first.

@@ -88,7 +88,7 @@ func (m MQTTConfig) Addr() string { return net.JoinHostPort(m.Host, strconv.Itoa
 // WorkerConfig is the worker section.
 type WorkerConfig struct {
 	// GroupName is the worker group: tasks are submitted per group and
-	// every worker of a group shares its queue. Default "default".
+	// every worker of a group shares its queue. Default "production", the group of every example in the contract.
 	GroupName string `yaml:"group_name"`
 	// PlaybookDirectory holds the playbooks and inventories. Default ".".
 	PlaybookDirectory string `yaml:"playbook_directory"`
@@ -326,7 +326,7 @@ func DefaultConfig() *Config {
 			Keepalive: 60,
 		},
 		Worker: WorkerConfig{
-			GroupName:         "default",
+			GroupName:         "production",
 			PlaybookDirectory: ".",
 			TopicPrefix:       "ansible",
 			MaxQueueSize:      100,
@@ -962,7 +962,13 @@ func (c *Config) Validate() error {
 	}
 	if n.NkeysSeed != "" {
 		methods = append(methods, "nats.nkeys_seed")
-		if !n.NkeysSeedInline() {
+		if n.NkeysSeedInline() {
+			if kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(n.NkeysSeed))); err == nil {
+				if pub, err := kp.PublicKey(); err != nil || !nkeys.IsValidPublicUserKey(pub) {
+					add("nats.nkeys_seed: is not a user seed (it must start with SU)")
+				}
+			}
+		} else {
 			if st, err := os.Stat(n.NkeysSeed); err != nil || st.IsDir() {
 				// The value may be a mistyped seed: never repeat it.
 				add("nats.nkeys_seed: is neither an nkey seed nor a readable file")

@@ -53,7 +53,7 @@ func TestDefaults(t *testing.T) {
 	require.False(t, c.MQTT.TLSEnabled)
 
 	w := c.Worker
-	require.Equal(t, "default", w.GroupName)
+	require.Equal(t, "production", w.GroupName)
 	require.Equal(t, ".", w.PlaybookDirectory)
 	require.Equal(t, "ansible", w.TopicPrefix)
 	require.Equal(t, 100, w.MaxQueueSize)
@@ -89,7 +89,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 2*time.Second, n.Options.ReconnectTimeWaitDuration())
 	require.Equal(t, 2*time.Minute, n.Options.PingIntervalDuration())
 	require.Equal(t, time.Minute, n.Options.FlushTimeoutDuration())
-	require.Equal(t, "default", c.SubjectID())
+	require.Equal(t, "production", c.SubjectID())
 	require.NoError(t, DefaultConfig().Validate())
 }
 
@@ -112,7 +112,7 @@ func TestEmptyAndCommentOnlyFiles(t *testing.T) {
 	for _, text := range []string{"", "# just a comment\n", "~\n", "---\n"} {
 		c, err := load(t, text, nil)
 		require.NoError(t, err, "%q", text)
-		require.Equal(t, "default", c.Worker.GroupName)
+		require.Equal(t, "production", c.Worker.GroupName)
 	}
 	_, err := load(t, "- a\n- b\n", nil)
 	require.ErrorContains(t, err, "must be a mapping")
@@ -636,6 +636,13 @@ func TestValidate(t *testing.T) {
 	c.NATS.NkeysSeed = string(seed)
 	require.NoError(t, c.Validate())
 	require.True(t, c.NATS.NkeysSeedInline())
+	akp, err := nkeys.CreateAccount()
+	require.NoError(t, err)
+	aseed, err := akp.Seed()
+	require.NoError(t, err)
+	c.NATS.NkeysSeed = string(aseed)
+	require.ErrorContains(t, c.Validate(), "not a user seed")
+	require.NotContains(t, c.Validate().Error(), string(aseed))
 	c.NATS.NkeysSeed = "/nonexistent/seed.nk"
 	require.False(t, c.NATS.NkeysSeedInline())
 	require.ErrorContains(t, c.Validate(), "nats.nkeys_seed")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,18 +51,7 @@ func newLogger(cfg *schemas.Config) (*slog.Logger, io.Closer, error) {
 		}
 		w, closer = f, f
 	}
-	var level slog.Level
-	switch strings.ToUpper(cfg.LogLevel) {
-	case "DEBUG":
-		level = slog.LevelDebug
-	case "WARNING", "WARN":
-		level = slog.LevelWarn
-	case "ERROR":
-		level = slog.LevelError
-	default:
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
 	if strings.EqualFold(cfg.LogFormat, "json") {
 		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
 	}
@@ -83,13 +71,10 @@ type client struct {
 // with code 5.
 func connect(c *cli.Context, cfg *schemas.Config, group string) (*client, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(c.Context, connectTimeout(cfg))
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
 	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+c.Command.Name, log, nats.MaxReconnects(10))
 	if err != nil {
-		if errors.Is(err, jsbridge.ErrUnreachable) {
-			return nil, cli.Exit(err.Error(), exitUnreachable)
-		}
 		return nil, cli.Exit(err.Error(), exitUnreachable)
 	}
 	js, err := jetstream.New(nc)
@@ -105,10 +90,6 @@ func connect(c *cli.Context, cfg *schemas.Config, group string) (*client, error)
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
 	return &client{cfg: cfg, nc: nc, js: js, names: jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: group}, log: log}, nil
-}
-
-func connectTimeout(cfg *schemas.Config) time.Duration {
-	return 10 * time.Second
 }
 
 func (cl *client) close() { cl.nc.Close() }

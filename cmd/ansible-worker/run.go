@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -92,9 +91,6 @@ func runAction(c *cli.Context) error {
 	if err := w.Run(ctx); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	drainCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = drainCtx
 	_ = nc.Drain()
 	return nil
 }
