@@ -75,7 +75,9 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 	if !utf8.Valid(data) {
 		return t, errors.New("task request is not valid UTF-8")
 	}
-	trimmed := bytes.TrimSpace(data)
+	// Only JSON's own white space: bytes.TrimSpace would also drop Unicode
+	// spaces such as U+00A0, which make the document invalid JSON.
+	trimmed := bytes.Trim(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return t, errors.New("task request is empty")
 	}
@@ -91,7 +93,8 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return t, fmt.Errorf("task request is not valid JSON: %w", err)
 	}
-	if dec.More() {
+	// dec.More would miss a stray ']' or '}' after the object.
+	if dec.InputOffset() != int64(len(trimmed)) {
 		return t, errors.New("task request has data after the JSON object")
 	}
 
@@ -129,6 +132,9 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 			bad("%s must be a string, got %s", name, jsonKind(v))
 			return ""
 		}
+		if required && s == "" {
+			bad("%s must not be empty", name)
+		}
 		return s
 	}
 	boolean := func(name string) bool {
@@ -147,19 +153,24 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 		if !ok || isNull(v) {
 			return def, false
 		}
+		// json.Number would also take a quoted number ("5"): check the kind.
 		var n json.Number
-		if err := json.Unmarshal(v, &n); err != nil {
-			bad("%s must be an integer, got %s", name, jsonKind(v))
+		if kind := jsonKind(v); kind != "a number" || json.Unmarshal(v, &n) != nil {
+			bad("%s must be an integer, got %s", name, kind)
 			return def, false
 		}
 		i, err := n.Int64()
 		if err != nil {
 			f, ferr := n.Float64()
-			if ferr == nil && f == math.Trunc(f) && math.Abs(f) < 1<<31 {
-				return int(f), true
+			if (ferr != nil && !math.IsInf(f, 0)) || f != math.Trunc(f) {
+				bad("%s must be an integer, got %s", name, n.String())
+				return def, false
 			}
-			bad("%s must be an integer, got %s", name, n.String())
-			return def, false
+			if f > math.MaxInt32 || f < math.MinInt32 {
+				bad("%s is out of range: %s", name, n.String())
+				return def, false
+			}
+			return int(f), true
 		}
 		if i > math.MaxInt32 || i < math.MinInt32 {
 			bad("%s is out of range: %s", name, n.String())
@@ -174,7 +185,17 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 		}
 		var l []string
 		if err := json.Unmarshal(v, &l); err != nil {
-			bad("%s must be an array of strings, got %s", name, jsonKind(v))
+			got := jsonKind(v)
+			var elems []json.RawMessage
+			if json.Unmarshal(v, &elems) == nil {
+				for _, e := range elems {
+					if k := jsonKind(e); k != "a string" {
+						got = "an array containing " + k
+						break
+					}
+				}
+			}
+			bad("%s must be an array of strings, got %s", name, got)
 			return []string{}
 		}
 		for _, s := range l {

@@ -10,11 +10,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +46,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if left := leftoverPlaybooks(10 * time.Second); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "ansible-playbook processes left after the suite: %v\n", left)
+		code = 1
+	}
 	os.Exit(code)
 }
 
@@ -428,17 +430,30 @@ func playRecap(t testing.TB, playbook string, extra ...string) schemas.Counts {
 	return c
 }
 
-// noPlaybookLeft fails when an ansible-playbook process is still running.
-func noPlaybookLeft(t testing.TB) {
-	t.Helper()
-	checkFor(t, 15*time.Second, 200*time.Millisecond, func() error {
-		out, _ := exec.Command("pgrep", "-f", "ansible-playbook").Output()
-		if s := strings.TrimSpace(string(out)); s != "" {
-			return fmt.Errorf("ansible-playbook processes left: %s", s)
+// leftoverPlaybooks waits up to total for every ansible-playbook process
+// started from the test playbook directory to be gone, and returns those that
+// are not.
+func leftoverPlaybooks(total time.Duration) []string {
+	dir, _ := filepath.Abs("testdata/playbooks")
+	deadline := time.Now().Add(total)
+	for {
+		var left []string
+		procs, _ := filepath.Glob("/proc/[0-9]*")
+		for _, p := range procs {
+			cwd, err := os.Readlink(p + "/cwd")
+			if err != nil || !strings.HasPrefix(cwd, dir) {
+				continue
+			}
+			cmd, _ := os.ReadFile(p + "/cmdline")
+			if strings.Contains(string(cmd), "ansible") {
+				left = append(left, filepath.Base(p)+": "+strings.ReplaceAll(string(cmd), "\x00", " "))
+			}
 		}
-		return nil
-	})
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
-var _ = io.Discard
-var _ = runtime.NumCPU
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -121,14 +121,6 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	r.st.StartedAt = schemas.NewTime(now)
 	r.mu.Unlock()
 
-	playbook, inventory, err := w.resolve(req)
-	if err != nil {
-		r.log.Error("task refused", "err", err)
-		r.finish(schemas.StateFailed, err.Error(), nil)
-		r.term(err.Error())
-		return
-	}
-
 	timeout := w.cfg.TaskTimeout
 	if req.Timeout > 0 {
 		timeout = time.Duration(req.Timeout) * time.Second
@@ -146,6 +138,15 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 			r.settle(ctx)
 			return
 		}
+	}
+
+	// After git pull: the playbook may have just arrived.
+	playbook, inventory, err := w.resolve(req)
+	if err != nil {
+		r.log.Error("task refused", "err", err)
+		r.finish(schemas.StateFailed, err.Error(), nil)
+		r.term(err.Error())
+		return
 	}
 
 	scratch, err := os.MkdirTemp(w.cfg.DataDir, "task-"+r.id+"-")

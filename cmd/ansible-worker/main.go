@@ -23,6 +23,8 @@ func main() {
 	app := &cli.App{
 		Name:  "ansible-worker",
 		Usage: "run Ansible playbooks from a NATS JetStream work queue",
+		// JSON extra vars contain commas; list flags split themselves.
+		DisableSliceFlagSeparator: true,
 		Flags: append(commonFlags(),
 			&cli.BoolFlag{Name: "validate", Usage: "check the configuration, print it with secrets masked, and exit"},
 		),

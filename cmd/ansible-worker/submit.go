@@ -99,7 +99,7 @@ func submitAction(c *cli.Context) error {
 func buildTask(c *cli.Context) ([]byte, error) {
 	task := map[string]any{}
 	if c.NArg() > 1 {
-		return nil, errors.New("submit takes at most one task file")
+		return nil, fmt.Errorf("submit takes one task file and flags go before it; got %q", c.Args().Slice())
 	}
 	if c.NArg() == 1 {
 		var b []byte

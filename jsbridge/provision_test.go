@@ -1,0 +1,122 @@
+package jsbridge
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+// Several workers of one group starting at the same moment all provision
+// successfully and end up with one set of assets.
+func TestProvisionConcurrently(t *testing.T) {
+	t.Parallel()
+	c := embeddedConfig(t, false)
+	e := startEmbedded(t, c)
+	cc := clientConfig(c, e)
+	names := Names{Prefix: "ansible", Group: "production"}
+
+	const workers = 6
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	start := make(chan struct{})
+	for i := range workers {
+		nc := connect(t, cc)
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, errs[i] = Provision(ctx, js, ProvisionConfig{Names: names}, slog.New(slog.DiscardHandler))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "worker %d", i)
+	}
+
+	js, err := jetstream.New(connect(t, cc))
+	require.NoError(t, err)
+	ctx := context.Background()
+	tasks, err := js.Stream(ctx, TasksStream)
+	require.NoError(t, err)
+	cfg := tasks.CachedInfo().Config
+	require.Equal(t, jetstream.WorkQueuePolicy, cfg.Retention)
+	require.Equal(t, []string{"ansible.*.tasks"}, cfg.Subjects)
+	require.Equal(t, jetstream.FileStorage, cfg.Storage)
+
+	cons, err := tasks.Consumer(ctx, "ansible-worker-production")
+	require.NoError(t, err)
+	ci := cons.CachedInfo().Config
+	require.Equal(t, "ansible.production.tasks", ci.FilterSubject)
+	require.Equal(t, jetstream.AckExplicitPolicy, ci.AckPolicy)
+	require.Equal(t, AckWait, ci.AckWait)
+	names2 := tasks.ListConsumers(ctx)
+	n := 0
+	for range names2.Info() {
+		n++
+	}
+	require.Equal(t, 1, n, "one durable consumer shared by the group")
+
+	events, err := js.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	require.Equal(t, []string{"pub.ansible.runner.>"}, events.CachedInfo().Config.Subjects)
+	_, err = js.KeyValue(ctx, StatusBucket)
+	require.NoError(t, err)
+
+	// A second group shares the stream with its own consumer.
+	_, err = Provision(ctx, js, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "staging"}}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	_, err = tasks.Consumer(ctx, "ansible-worker-staging")
+	require.NoError(t, err)
+}
+
+// The Outbox delivers every message, in order, even when added faster than
+// the server stores them.
+func TestOutboxKeepsOrder(t *testing.T) {
+	t.Parallel()
+	c := embeddedConfig(t, false)
+	e := startEmbedded(t, c)
+	js, err := jetstream.New(connect(t, clientConfig(c, e)))
+	require.NoError(t, err)
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	_, err = Provision(ctx, js, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}}, log)
+	require.NoError(t, err)
+
+	pub := NewPublisher(js, map[string]string{"producer": "test"}, log)
+	ob := pub.NewOutbox(ctx)
+	subj := EventSubject("g", "order")
+	for i := range 500 {
+		ob.Add(subj, "order-"+itoa(i), []byte(itoa(i)))
+	}
+	require.NoError(t, ob.Close(ctx))
+
+	cons, err := js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}})
+	require.NoError(t, err)
+	for i := range 500 {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		require.NoError(t, err)
+		require.Equal(t, itoa(i), string(m.Data()))
+		require.Equal(t, "test", m.Headers().Get("producer"))
+		require.Equal(t, "order-"+itoa(i), m.Headers().Get("Nats-Msg-Id"))
+	}
+	// Publishing the same id again is stored once.
+	require.NoError(t, pub.Publish(ctx, subj, "order-0", []byte("again")))
+	st, err := js.Stream(ctx, EventsStream)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(500), info.State.Msgs)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,159 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// Every task field of the request reaches ansible-playbook: extra_vars,
+// limit, tags, skip_tags, verbosity, check_mode, diff_mode and forks.
+func TestTaskFieldsReachAnsible(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{})
+	c := connectClient(t, ns.url)
+
+	task := taskJSON(t, map[string]any{
+		"task_id": "fields-1", "playbook": "fields.yml", "inventory": "inventory/two",
+		"extra_vars": map[string]any{"greeting": "hi there"},
+		"limit":      "host2", "tags": []string{"deploy"}, "skip_tags": []string{"never_me"},
+		"verbosity": 2, "check_mode": true, "diff_mode": true, "forks": 3,
+	})
+	out, err := natsCLI(t, ns.url, "pub", "--jetstream", "-H", "Nats-Msg-Id:fields-1", "ansible.production.tasks", task)
+	require.NoError(t, err, out)
+	st := c.waitFinal(t, "production", "fields-1", 60*time.Second)
+	require.Equal(t, schemas.StateSuccess, st.State, st.Err())
+	got := map[string]string{}
+	for k, v := range st.Output {
+		got[k] = fmt.Sprint(v)
+	}
+	require.Equal(t, map[string]string{"check": "true", "diff": "true", "verbosity": "2", "forks": "3",
+		"host": "host2", "greeting": "hi there"}, got)
+
+	msgs := c.runnerMessages(t, "fields-1")
+	var tasks []string
+	for _, ev := range events(msgs) {
+		if ev.Event == "playbook_on_task_start" {
+			tasks = append(tasks, taskName(t, ev))
+		}
+	}
+	require.Equal(t, []string{"Tagged", "Report modes"}, tasks, "tags and skip_tags applied")
+	require.Equal(t, 2, st.TasksTotal)
+	require.Equal(t, 2, st.TasksOK, "one host only (limit)")
+
+	var cmd []string
+	for _, m := range msgs {
+		if m.Status != nil && m.Status.Status == "starting" {
+			cmd = m.Status.Command
+		}
+	}
+	require.NotEmpty(t, cmd)
+	line := strings.Join(cmd, " ")
+	for _, want := range []string{"-i inventory/two", "--limit host2", "--tags deploy", "--skip-tags never_me",
+		"-vv", "--check", "--diff", "--forks 3"} {
+		require.Contains(t, line, want)
+	}
+	require.Equal(t, "fields.yml", cmd[len(cmd)-1], "playbook last")
+	require.NotContains(t, line, "hi there", "extra vars go through a file, not the command line")
+	require.Regexp(t, `-e @\S+extra_vars\.yml`, line)
+}
+
+// A task's timeout stops the playbook and ends the task "timeout".
+func TestTaskTimeoutField(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{Extra: "kill_grace: 2"})
+	c := connectClient(t, ns.url)
+
+	start := time.Now()
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "slow-1", "-p", "slow.yml", "-i",
+		"inventory/hosts", "-e", "seconds=60", "--timeout", "2")
+	require.Equal(t, 0, code, errOut)
+	st := c.waitFinal(t, "production", "slow-1", 30*time.Second)
+	require.Equal(t, schemas.StateTimeout, st.State)
+	require.Less(t, time.Since(start), 20*time.Second)
+	require.Contains(t, st.Err(), "timed out after 2s")
+	require.Equal(t, 1, st.TasksTotal, "progress up to the timeout is kept")
+	msgs := c.runnerMessages(t, "slow-1")
+	require.Equal(t, "timeout", msgs[len(msgs)-1].Status.Status)
+}
+
+// git_pull updates the playbook directory before the run: a playbook that
+// exists only upstream runs.
+func TestGitPull(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com",
+			"-c", "init.defaultBranch=main"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+	}
+	origin := filepath.Join(root, "origin.git")
+	git(root, "init", "--bare", origin)
+	seed := filepath.Join(root, "seed")
+	git(root, "clone", origin, seed)
+	copyFile(t, filepath.Join(playbookDir(t), "inventory", "hosts"), filepath.Join(seed, "hosts"))
+	git(seed, "add", ".")
+	git(seed, "commit", "-m", "inventory")
+	git(seed, "push", "origin", "HEAD:main")
+	checkout := filepath.Join(root, "checkout")
+	git(root, "clone", "--branch", "main", origin, checkout)
+	// A playbook the worker's checkout does not have yet.
+	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(seed, "new.yml"))
+	git(seed, "add", ".")
+	git(seed, "commit", "-m", "new playbook")
+	git(seed, "push", "origin", "HEAD:main")
+
+	ns := startServer(t)
+	cfg := writeConfig(t, ns.url, workerOpts{Extra: "worker_id: gitw"})
+	b, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	b = []byte(strings.Replace(string(b), "playbook_directory: "+playbookDir(t), "playbook_directory: "+checkout, 1))
+	require.NoError(t, os.WriteFile(cfg, b, 0o600))
+	w := exec.Command(binary, "run", "-c", cfg)
+	var logs syncBuffer
+	w.Stdout, w.Stderr = &logs, &logs
+	require.NoError(t, w.Start())
+	t.Cleanup(func() { _ = w.Process.Signal(os.Interrupt); _ = w.Wait() })
+	c := connectClient(t, ns.url)
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if !strings.Contains(logs.String(), "worker started") {
+			return fmt.Errorf("worker not started")
+		}
+		return nil
+	})
+
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "git-1", "-p", "new.yml", "-i", "hosts", "--git-pull")
+	require.Equal(t, 0, code, errOut)
+	st := c.waitFinal(t, "production", "git-1", 60*time.Second)
+	require.Equal(t, schemas.StateSuccess, st.State, "%s\n%s", st.Err(), logs.String())
+	require.FileExists(t, filepath.Join(checkout, "new.yml"))
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, b, 0o644))
+}
+
+func taskName(t testing.TB, ev *schemas.Event) string {
+	t.Helper()
+	var d struct {
+		Task string `json:"task"`
+	}
+	require.NoError(t, jsonUnmarshal(ev.EventData, &d))
+	return d.Task
+}
