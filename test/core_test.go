@@ -360,3 +360,19 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// A task published over MQTT 3.1.1 (mosquitto_pub) lands in the same queue
+// and runs.
+func TestMQTTSubmission(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{})
+	c := connectClient(t, ns.url)
+
+	task := taskJSON(t, map[string]any{"task_id": "mqtt-1", "playbook": "quick.yml", "inventory": "inventory/hosts"})
+	out, err := exec.Command("mosquitto_pub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", fmt.Sprint(ns.mqttPort),
+		"-q", "1", "-t", "ansible/production/tasks", "-m", task).CombinedOutput()
+	require.NoError(t, err, string(out))
+	st := c.waitFinal(t, "production", "mqtt-1", 60*time.Second)
+	require.Equal(t, schemas.StateSuccess, st.State, st.Err())
+}
