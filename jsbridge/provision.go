@@ -12,11 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// AckWait is how long a delivered task may go without an ack or an
+// DefaultAckWait is how long a delivered task may go without an ack or an
 // in-progress heartbeat before JetStream hands it to another worker. Workers
 // heartbeat at a third of it, so a dead worker's task is redelivered within
 // this time.
-const AckWait = 30 * time.Second
+const DefaultAckWait = 30 * time.Second
 
 // ProvisionConfig says what to create.
 type ProvisionConfig struct {
@@ -25,6 +25,8 @@ type ProvisionConfig struct {
 	Replicas int
 	// EventsMaxAge bounds how long runner events are kept (0: 7 days).
 	EventsMaxAge time.Duration
+	// AckWait of the group's consumer (0: DefaultAckWait).
+	AckWait time.Duration
 }
 
 // Assets are the provisioned streams, buckets and consumer of one group.
@@ -42,6 +44,9 @@ type Assets struct {
 func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
 	if pc.Replicas < 1 {
 		pc.Replicas = 1
+	}
+	if pc.AckWait <= 0 {
+		pc.AckWait = DefaultAckWait
 	}
 	if pc.EventsMaxAge == 0 {
 		pc.EventsMaxAge = 7 * 24 * time.Hour
@@ -117,7 +122,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 			Description:   "workers of group " + pc.Group,
 			FilterSubject: pc.TaskSubject(),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       AckWait,
+			AckWait:       pc.AckWait,
 			// Workers count deliveries themselves and end a task that keeps
 			// failing; a server-side limit would leave it stuck in the stream.
 			MaxDeliver:    -1,

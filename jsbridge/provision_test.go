@@ -59,7 +59,7 @@ func TestProvisionConcurrently(t *testing.T) {
 	ci := cons.CachedInfo().Config
 	require.Equal(t, "ansible.production.tasks", ci.FilterSubject)
 	require.Equal(t, jetstream.AckExplicitPolicy, ci.AckPolicy)
-	require.Equal(t, AckWait, ci.AckWait)
+	require.Equal(t, DefaultAckWait, ci.AckWait)
 	names2 := tasks.ListConsumers(ctx)
 	n := 0
 	for range names2.Info() {

@@ -131,6 +131,11 @@ type WorkerConfig struct {
 	KillGrace float64 `yaml:"kill_grace"`
 	// GitTimeout bounds a task's git pull, in seconds. Default 60.
 	GitTimeout float64 `yaml:"git_timeout"`
+	// AckWait is how long in seconds a task may go without a heartbeat
+	// before JetStream redelivers it to another worker: the longest a task
+	// of a dead worker waits. A property of the group's consumer, so every
+	// worker of a group should use the same value. Default 30.
+	AckWait float64 `yaml:"ack_wait"`
 	// DataDir is a scratch directory for per-task files. Default
 	// os.TempDir()/ansible-worker.
 	DataDir string `yaml:"data_dir"`
@@ -156,6 +161,9 @@ func (w WorkerConfig) ShutdownGraceDuration() time.Duration { return seconds(w.S
 
 // KillGraceDuration returns KillGrace as a time.Duration.
 func (w WorkerConfig) KillGraceDuration() time.Duration { return seconds(w.KillGrace) }
+
+// AckWaitDuration returns AckWait as a time.Duration.
+func (w WorkerConfig) AckWaitDuration() time.Duration { return seconds(w.AckWait) }
 
 // GitTimeoutDuration returns GitTimeout as a time.Duration.
 func (w WorkerConfig) GitTimeoutDuration() time.Duration { return seconds(w.GitTimeout) }
@@ -337,6 +345,7 @@ func DefaultConfig() *Config {
 			StatusInterval:    2,
 			ShutdownGrace:     30,
 			KillGrace:         10,
+			AckWait:           30,
 			GitTimeout:        60,
 			DataDir:           filepath.Join(os.TempDir(), "ansible-worker"),
 		},
@@ -896,6 +905,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	positive("worker.status_interval", w.StatusInterval)
+	positive("worker.ack_wait", w.AckWait)
 	nonNegative := func(key string, v float64) {
 		if !(v >= 0) || math.IsInf(v, 0) {
 			add("%s: must be 0 or more seconds", key)

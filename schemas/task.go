@@ -116,7 +116,15 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		bad("unknown field(s) %s (accepted: %s)", strings.Join(unknown, ", "), strings.Join(taskFields, ", "))
+		quoted := make([]string, len(unknown))
+		for i, k := range unknown {
+			quoted[i] = fmt.Sprintf("%q", k) // an empty or odd name stays visible
+		}
+		noun := "unknown field"
+		if len(unknown) > 1 {
+			noun = "unknown fields"
+		}
+		bad("%s %s (accepted: %s)", noun, strings.Join(quoted, ", "), strings.Join(taskFields, ", "))
 	}
 
 	str := func(name string, required bool) string {

@@ -253,11 +253,13 @@ func TestParseTaskRequestUnknownFields(t *testing.T) {
 		fields map[string]*string
 		want   string
 	}{
-		{"one", field("become", `true`), "unknown field(s) become " + accepted},
-		{"case matters", field("Playbook", `"x.yml"`), "unknown field(s) Playbook " + accepted},
-		{"null value", field("extra-vars", `null`), "unknown field(s) extra-vars " + accepted},
+		{"one", field("become", `true`), `unknown field "become" ` + accepted},
+		{"case matters", field("Playbook", `"x.yml"`), `unknown field "Playbook" ` + accepted},
+		{"null value", field("extra-vars", `null`), `unknown field "extra-vars" ` + accepted},
 		{"several sorted", map[string]*string{"zeta": ptr(`1`), "alpha": ptr(`{}`), "vars": ptr(`[]`)},
-			"unknown field(s) alpha, vars, zeta " + accepted},
+			`unknown fields "alpha", "vars", "zeta" ` + accepted},
+		{"empty name", field("", `1`), `unknown field "" ` + accepted},
+		{"odd name", field("a\tb", `1`), `unknown field "a\tb" ` + accepted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -277,7 +279,7 @@ func TestParseTaskRequestReportsAllProblems(t *testing.T) {
 		"timeout":-5,"tags":["a,b"],"limit":"--all","color":true}`))
 	require.Equal(t, "t-9", got.TaskID)
 	require.Equal(t, []string{
-		"unknown field(s) color " +
+		`unknown field "color" ` +
 			"(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, check_mode, diff_mode, forks, timeout, git_pull)",
 		"playbook is required",
 		`tags entries must be non-empty and contain no comma: "a,b"`,
@@ -287,7 +289,7 @@ func TestParseTaskRequestReportsAllProblems(t *testing.T) {
 		`inventory must not start with '-': "-i"`,
 		`limit must not start with '-': "--all"`,
 	}, problems(t, err))
-	require.True(t, strings.HasPrefix(err.Error(), "invalid task: unknown field(s) color"))
+	require.True(t, strings.HasPrefix(err.Error(), `invalid task: unknown field "color"`))
 }
 
 func TestParseTaskRequestNotAnObject(t *testing.T) {

@@ -42,8 +42,13 @@ unset ANSIBLE_WORKER_CONFIG
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ansible-worker-bench.XXXXXX")
 worker_pid=""
+driver_pid=""
 cleanup() {
   local rc=$?
+  if [ -n "$driver_pid" ] && kill -0 "$driver_pid" 2>/dev/null; then
+    kill -TERM "$driver_pid" 2>/dev/null || true
+    wait "$driver_pid" 2>/dev/null || true
+  fi
   if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
     kill -TERM "$worker_pid" 2>/dev/null || true
     wait "$worker_pid" 2>/dev/null || true
@@ -104,12 +109,18 @@ echo "bench: worker pid $worker_pid on nats://127.0.0.1:$port, playbook $playboo
 # The timing loop runs in one python3 process (time.perf_counter, a
 # monotonic clock) so that no helper process starts inside a measurement.
 # Both commands run from the playbook directory with the caller's own
-# environment.
+# environment. It runs in the background so that a signal reaches the
+# traps at once; it stops its current command when it gets SIGTERM.
 export BENCH_ENV_PATH=$PATH
 "$py" - "$pairs" "$target" "$pbdir" "$tmp" \
   "$ansible_playbook" -i "$inventory" "$playbook" -- \
-  "$bin" submit -s "nats://127.0.0.1:$port" --wait --quiet -p "$playbook" -i "$inventory" <<'PY'
-import os, statistics, subprocess, sys, time
+  "$bin" submit -s "nats://127.0.0.1:$port" --wait --quiet -p "$playbook" -i "$inventory" <<'PY' &
+import os, signal, statistics, subprocess, sys, time
+
+def stop(signum, frame):
+    raise SystemExit(128 + signum)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
 
 pairs, target, cwd, tmp = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
 rest = sys.argv[5:]
@@ -122,8 +133,14 @@ def run(what, argv):
     errf = os.path.join(tmp, what + ".err")
     with open(errf, "wb") as err:
         t0 = time.perf_counter()
-        rc = subprocess.call(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            rc = p.wait()
+        finally:
+            if p.poll() is None:
+                p.terminate()
+                p.wait()
         t1 = time.perf_counter()
     if rc != 0:
         sys.stderr.write("bench: %s run failed with exit code %d: %s\n" % (what, rc, " ".join(argv)))
@@ -154,8 +171,13 @@ print("median direct   %.3f s" % md)
 print("median worker   %.3f s" % mw)
 print("median ratio    %.3f" % mr)
 print("overhead        %.0f ms (median worker - median direct)" % ((mw - md) * 1000))
+# Minima are the least disturbed by other load on the machine.
+nd, nw = min(r[0] for r in rows), min(r[1] for r in rows)
+print("fastest         direct %.3f s, worker %.3f s: %.0f ms apart, ratio %.3f" % (nd, nw, (nw - nd) * 1000, nw / nd))
 if mr <= target:
     print("TARGET MET (median ratio %.3f <= %.2f)" % (mr, target))
 else:
     print("TARGET MISSED (<= %.2f)" % target)
 PY
+driver_pid=$!
+wait "$driver_pid"

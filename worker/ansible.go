@@ -40,6 +40,10 @@ type Process struct {
 	// KillGrace is how long the process group has between SIGINT and SIGKILL
 	// when the run is stopped.
 	KillGrace time.Duration
+	// Supervisor, when set, is the ansible-worker binary: the playbook then
+	// runs under `Supervisor __supervise`, which makes sure no process of it
+	// survives the worker (see Supervise).
+	Supervisor string
 	// OnStart is called with the pid once the process runs.
 	OnStart func(pid int)
 	// OnEvent receives every event, in order, counters 1..N. It runs on the
@@ -76,15 +80,21 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		return Exit{}, fmt.Errorf("output pipe: %w", err)
 	}
 	cmd := exec.Command(p.Executable, p.Args...)
+	deathSig := syscall.SIGKILL
+	if p.Supervisor != "" {
+		cmd = exec.Command(p.Supervisor, append([]string{SuperviseArg, "--", p.Executable}, p.Args...)...)
+		// The supervisor catches it and kills every descendant.
+		deathSig = syscall.SIGTERM
+	}
 	cmd.Dir = p.Dir
 	cmd.Env = append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
 	cmd.Stdin = nil
 	cmd.Stdout = outW
 	cmd.Stderr = outW
 	cmd.ExtraFiles = []*os.File{evW}
-	// Own process group so the whole tree can be signalled; the kernel kills
-	// ansible-playbook if the worker dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Own process group so the whole tree can be signalled; the kernel
+	// signals it if the worker dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
 	if err := cmd.Start(); err != nil {
 		evR.Close()
 		evW.Close()
@@ -115,6 +125,7 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 	var werr error
 	exited := false
 	stopping := false
+	terminated := false
 	var killTimer <-chan time.Time
 	done := ctx.Done()
 	for lines != nil || !exited {
@@ -150,7 +161,14 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		case <-killTimer:
 			killTimer = nil
 			if !exited {
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
+				if p.Supervisor != "" && !terminated {
+					// The supervisor also reaches descendants that left
+					// the process group; SIGKILL follows if it hangs.
+					terminated = true
+					_ = syscall.Kill(pid, syscall.SIGTERM)
+				} else {
+					_ = syscall.Kill(-pid, syscall.SIGKILL)
+				}
 				if stopping {
 					killTimer = time.After(5 * time.Second)
 				}

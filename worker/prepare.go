@@ -143,7 +143,9 @@ func unsafeNode(v any) *yaml.Node {
 	case json.Number:
 		s := x.String()
 		if strings.ContainsAny(s, ".eE") {
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s}
+			// Tagged explicitly: Ansible's YAML 1.1 reads a plain 1e3 or
+			// 1.5e10 as a string.
+			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s, Style: yaml.TaggedStyle}
 		}
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: s}
 	case float64:

@@ -84,8 +84,13 @@ func (p *Progress) Observe(ev *schemas.Event) {
 		}
 	case "runner_on_failed":
 		if f.IgnoreErrors {
+			// As Ansible's recap: an ignored failure is ok, and changed
+			// when its result says so.
 			if !p.final {
 				c.OK++
+				if f.Res.Changed {
+					c.Changed++
+				}
 			}
 			return
 		}

@@ -175,6 +175,7 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 		PluginDir:  w.pluginDir,
 		Ident:      r.id,
 		KillGrace:  w.cfg.KillGrace,
+		Supervisor: w.cfg.Supervisor,
 		OnEvent: func(ev *schemas.Event) {
 			prog.Observe(ev)
 			b, err := json.Marshal(ev)
@@ -258,7 +259,7 @@ func (r *run) stopMessage(ctx context.Context, timeout time.Duration) string {
 
 // heartbeat keeps the message alive and publishes progress while Ansible runs.
 func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
-	tick := time.NewTicker(r.w.cfg.StatusInterval)
+	tick := time.NewTicker(min(r.w.cfg.StatusInterval, r.w.cfg.AckWait/3))
 	defer tick.Stop()
 	lastAck := time.Now()
 	lastPut := time.Now()
@@ -267,7 +268,7 @@ func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
 		case <-done:
 			return
 		case now := <-tick.C:
-			if now.Sub(lastAck) >= jsbridge.AckWait/3 {
+			if now.Sub(lastAck) >= r.w.cfg.AckWait/3 {
 				if err := r.d.InProgress(); err != nil {
 					r.log.Warn("in-progress heartbeat failed", "err", err)
 				} else {

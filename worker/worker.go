@@ -56,8 +56,15 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// GitTimeout bounds git pull.
 	GitTimeout time.Duration
+	// AckWait is the consumer's ack wait; the worker heartbeats at a third
+	// of it.
+	AckWait time.Duration
 	// DataDir holds per-task scratch files and the callback plugin.
 	DataDir string
+	// Supervisor is the ansible-worker binary, which supervises each
+	// playbook run so nothing of it outlives the worker ("" runs
+	// ansible-playbook directly).
+	Supervisor string
 }
 
 func (c *Config) setDefaults() {
@@ -78,6 +85,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = jsbridge.DefaultAckWait
 	}
 	if c.GitTimeout <= 0 {
 		c.GitTimeout = time.Minute

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ansible-worker/ansible-worker/worker"
 )
 
 // Exit codes of commands that wait for a task (see the contract).
@@ -20,6 +22,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == worker.SuperviseArg {
+		os.Exit(worker.Supervise(os.Args[2:]))
+	}
 	app := &cli.App{
 		Name:  "ansible-worker",
 		Usage: "run Ansible playbooks from a NATS JetStream work queue",

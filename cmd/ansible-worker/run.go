@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -61,11 +62,17 @@ func runAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
 	}
 	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
-	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{Names: names, Replicas: cfg.NATS.Replicas}, log)
+	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{
+		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration()}, log)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
+	}
 	w, err := worker.New(worker.Config{
+		Supervisor:      self,
 		Names:           names,
 		WorkerID:        id,
 		SubjectID:       cfg.SubjectID(),
@@ -79,6 +86,7 @@ func runAction(c *cli.Context) error {
 		KillGrace:       seconds(cfg.Worker.KillGrace),
 		ShutdownGrace:   seconds(cfg.Worker.ShutdownGrace),
 		GitTimeout:      seconds(cfg.Worker.GitTimeout),
+		AckWait:         cfg.Worker.AckWaitDuration(),
 		DataDir:         cfg.Worker.DataDir,
 	}, worker.Deps{
 		Queue:     jsbridge.NewQueue(assets.Consumer),
