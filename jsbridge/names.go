@@ -15,6 +15,9 @@ const (
 	ClaimsBucket = "ansible_claims"
 	// RunnerPrefix starts every runner event and status subject.
 	RunnerPrefix = "pub.ansible.runner"
+	// IntakePrefix starts the subjects on which the tasks stream republishes
+	// each stored submission: IntakePrefix.<prefix>.<group>.tasks.
+	IntakePrefix = "ansible-worker.intake"
 )
 
 // Names derives the subjects, keys and consumer names of one group.
@@ -29,6 +32,9 @@ func (n Names) TaskSubject() string { return n.Prefix + "." + n.Group + ".tasks"
 // TasksWildcard is the subject filter of the tasks stream: <prefix>.*.tasks.
 func (n Names) TasksWildcard() string { return n.Prefix + ".*.tasks" }
 
+// IntakeSubject is where the group's stored submissions are republished.
+func (n Names) IntakeSubject() string { return IntakePrefix + "." + n.TaskSubject() }
+
 // CancelSubject is where an empty message cancels task id.
 func (n Names) CancelSubject(id string) string { return n.TaskSubject() + "." + id + ".cancel" }
 
@@ -40,6 +46,9 @@ func (n Names) Consumer() string { return "ansible-worker-" + n.Group }
 
 // StatusKey is the KV key of a task's status: <group>.<id>.
 func (n Names) StatusKey(id string) string { return n.Group + "." + id }
+
+// CancelKey is the key, in the claims bucket, that records a cancel request.
+func (n Names) CancelKey(id string) string { return n.Group + "." + id + ".cancel" }
 
 // MQTTStatusTopic is the retained MQTT topic of a task's status.
 func (n Names) MQTTStatusTopic(id string) string {

@@ -61,6 +61,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 			Storage:     jetstream.FileStorage,
 			Replicas:    pc.Replicas,
 			Duplicates:  10 * time.Minute,
+			// Every stored submission is echoed on IntakePrefix, so workers
+			// learn of it at once (queued status, duplicates, queue limit),
+			// whoever submitted it and however.
+			RePublish: &jetstream.RePublish{Source: ">", Destination: IntakePrefix + ".>"},
 		}
 		// Keep subjects another prefix added to a shared stream.
 		if st, err := js.Stream(ctx, TasksStream); err == nil {

@@ -80,3 +80,13 @@ func (q *Queue) Next(ctx context.Context, wait time.Duration) (*Delivery, error)
 	}
 	return &Delivery{msg: m, Seq: md.Sequence.Stream, Attempt: int(md.NumDelivered), Submitted: md.Timestamp}, nil
 }
+
+// Waiting is how many of the group's tasks have not been handed to a worker
+// yet.
+func (q *Queue) Waiting(ctx context.Context) (uint64, error) {
+	info, err := q.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer info: %w", err)
+	}
+	return info.NumPending, nil
+}

@@ -123,3 +123,77 @@ func (s *StatusStore) Claim(ctx context.Context, group, id string, seq uint64) (
 	}
 	return string(e.Value()) == string(val), nil
 }
+
+// MarkCancel records that task id of group was asked to be cancelled, so a
+// worker that has not seen the request yet still stops or skips it.
+func (s *StatusStore) MarkCancel(ctx context.Context, group, id string) error {
+	if s.claims == nil {
+		return errors.New("claims bucket not open")
+	}
+	_, err := s.claims.Put(ctx, Names{Group: group}.CancelKey(id), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	if err != nil {
+		return fmt.Errorf("record cancel of %s: %w", id, err)
+	}
+	return nil
+}
+
+// CancelRequested reports whether a cancel was recorded for the task.
+func (s *StatusStore) CancelRequested(ctx context.Context, group, id string) (bool, error) {
+	if s.claims == nil {
+		return false, nil
+	}
+	_, err := s.claims.Get(ctx, Names{Group: group}.CancelKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read cancel of %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// Transition applies change to the task's current status and stores it only
+// if nobody wrote in between (compare and set). change returns false to leave
+// the status alone. It reports the status seen last and whether it was
+// changed. A task with no status yet is passed as nil.
+func (s *StatusStore) Transition(ctx context.Context, group, id string, change func(*schemas.TaskStatus) (*schemas.TaskStatus, bool)) (*schemas.TaskStatus, bool, error) {
+	key := Names{Group: group}.StatusKey(id)
+	for range 20 {
+		var cur *schemas.TaskStatus
+		var rev uint64
+		e, err := s.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return nil, false, fmt.Errorf("read status %s: %w", key, err)
+		default:
+			st, err := schemas.ParseTaskStatus(e.Value())
+			if err != nil {
+				return nil, false, err
+			}
+			cur, rev = &st, e.Revision()
+		}
+		next, ok := change(cur)
+		if !ok {
+			return cur, false, nil
+		}
+		b, err := json.Marshal(next)
+		if err != nil {
+			return cur, false, err
+		}
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, b)
+		} else {
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return next, true, nil
+		}
+		var ae *jetstream.APIError
+		if !errors.Is(err, jetstream.ErrKeyExists) && !(errors.As(err, &ae) &&
+			(ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)) {
+			return cur, false, fmt.Errorf("write status %s: %w", key, err)
+		}
+	}
+	return nil, false, fmt.Errorf("status %s keeps changing", key)
+}

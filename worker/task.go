@@ -26,6 +26,7 @@ type run struct {
 	evSubj string
 	stSubj string
 	nStat  int // runner statuses published
+	cancel context.CancelCauseFunc
 
 	mu sync.Mutex
 	st schemas.TaskStatus
@@ -64,9 +65,18 @@ func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
 		r.term("duplicate task_id")
 		return
 	}
-	if prev, err := w.deps.Status.Get(life, w.cfg.Names.Group, r.id); err == nil && prev.State.Final() {
-		// It finished but the ack was lost: do not run it again.
-		r.log.Info("task already finished, acknowledging redelivery", "state", prev.State)
+	prev, _ := w.deps.Status.Get(life, w.cfg.Names.Group, r.id)
+	if prev != nil && prev.State.Final() {
+		// Cancelled or refused while waiting, or finished with its ack
+		// lost: it does not run (again).
+		r.log.Info("task already ended, removing it from the queue", "state", prev.State, "reason", prev.Err())
+		r.ack()
+		return
+	}
+	if cancelled, _ := w.deps.Status.CancelRequested(life, w.cfg.Names.Group, r.id); cancelled {
+		r.log.Info("task was cancelled before it started")
+		r.start()
+		r.finish(schemas.StateCancelled, "cancelled before it started", nil)
 		r.ack()
 		return
 	}
@@ -79,8 +89,13 @@ func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
 
 	ctx, cancel := context.WithCancelCause(tasks)
 	defer cancel(nil)
+	r.cancel = cancel
 	untrack := w.track(r.id, cancel)
 	defer untrack()
+	// A cancel that came between the check above and track.
+	if cancelled, _ := w.deps.Status.CancelRequested(life, w.cfg.Names.Group, r.id); cancelled {
+		cancel(ErrCancelled)
+	}
 	r.execute(ctx, &req)
 }
 
@@ -115,6 +130,10 @@ func (r *run) putStatus(ctx context.Context) {
 func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	w := r.w
 	r.start()
+	if ctx.Err() != nil {
+		r.stoppedBeforeStart(ctx)
+		return
+	}
 	now := time.Now()
 	r.mu.Lock()
 	r.st.State = schemas.StateRunning
@@ -233,6 +252,21 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	r.settle(ctx)
 }
 
+// stoppedBeforeStart ends a task whose context ended before Ansible started.
+func (r *run) stoppedBeforeStart(ctx context.Context) {
+	state := r.stopState(ctx, schemas.StateFailed)
+	if state == schemas.StateQueued {
+		r.handBack()
+		return
+	}
+	msg := r.stopMessage(ctx, 0)
+	if state == schemas.StateCancelled {
+		msg = "cancelled before it started"
+	}
+	r.finish(state, msg, nil)
+	r.ack()
+}
+
 // stopState maps why ctx ended to a final state; ErrShutdown maps to queued
 // (the task goes back to the queue).
 func (r *run) stopState(ctx context.Context, otherwise schemas.State) schemas.State {
@@ -274,6 +308,10 @@ func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
 				} else {
 					lastAck = now
 				}
+			}
+			// Backstop for a cancel request this worker did not receive.
+			if c, _ := r.w.deps.Status.CancelRequested(r.life, r.w.cfg.Names.Group, r.id); c && r.cancel != nil {
+				r.cancel(ErrCancelled)
 			}
 			counts, output, changed := prog.Snapshot()
 			if !changed && now.Sub(lastPut) < 4*r.w.cfg.StatusInterval {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 )
 
@@ -43,6 +45,9 @@ type Config struct {
 	AllowPlaybooks []string
 	// Concurrency is how many tasks run at once.
 	Concurrency int
+	// MaxQueueSize refuses a submission that finds this many tasks of the
+	// group waiting (0: no limit).
+	MaxQueueSize int
 	// MaxDeliver is how many deliveries a task gets before it is failed.
 	MaxDeliver int
 	// TaskTimeout applies to tasks that set none (0: no limit).
@@ -102,6 +107,8 @@ func (c *Config) setDefaults() {
 
 // Deps are the worker's connections to NATS.
 type Deps struct {
+	// Conn carries the intake and cancel subscriptions.
+	Conn      *nats.Conn
 	Queue     *jsbridge.Queue
 	Status    *jsbridge.StatusStore
 	Publisher *jsbridge.Publisher
@@ -153,6 +160,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	tasks, stopTasks := context.WithCancelCause(life)
 	defer stopTasks(nil)
 
+	intake, err := jsbridge.SubscribeIntake(w.deps.Conn, w.cfg.Names, w.intake)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = intake.Unsubscribe() }()
+	stopCancels, err := jsbridge.ServeCancels(w.deps.Conn, w.cfg.Names, jsbridge.CancelHandlers{
+		Local: w.cancelLocal, Decide: w.decideCancel})
+	if err != nil {
+		return err
+	}
+	defer stopCancels()
+
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {
 		wg.Add(1)
@@ -165,6 +184,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		"playbook_directory", w.cfg.PlaybookDir)
 	<-ctx.Done()
 	w.log.Info("stopping: taking no more tasks", "grace", w.cfg.ShutdownGrace)
+	_ = intake.Unsubscribe()
 
 	idle := make(chan struct{})
 	go func() { wg.Wait(); close(idle) }()

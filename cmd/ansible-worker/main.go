@@ -49,6 +49,7 @@ func main() {
 			statusCommand(),
 			watchCommand(),
 			tasksCommand(),
+			cancelCommand(),
 		},
 		ExitErrHandler: func(c *cli.Context, err error) {
 			if err == nil {

@@ -80,6 +80,7 @@ func runAction(c *cli.Context) error {
 		AnsiblePlaybook: cfg.Worker.AnsiblePlaybook,
 		AllowPlaybooks:  cfg.Worker.AllowPlaybooks,
 		Concurrency:     cfg.Worker.Concurrency,
+		MaxQueueSize:    cfg.Worker.MaxQueueSize,
 		MaxDeliver:      cfg.Worker.MaxDeliver,
 		TaskTimeout:     seconds(cfg.Worker.TaskTimeout),
 		StatusInterval:  seconds(cfg.Worker.StatusInterval),
@@ -89,6 +90,7 @@ func runAction(c *cli.Context) error {
 		AckWait:         cfg.Worker.AckWaitDuration(),
 		DataDir:         cfg.Worker.DataDir,
 	}, worker.Deps{
+		Conn:      nc,
 		Queue:     jsbridge.NewQueue(assets.Consumer),
 		Status:    jsbridge.NewStatusStore(assets, log),
 		Publisher: jsbridge.NewPublisher(js, cfg.NATS.Headers, log),

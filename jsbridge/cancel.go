@@ -1,0 +1,89 @@
+package jsbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Results of a cancel request.
+const (
+	// CancelDone: the task was waiting and is now cancelled; it never runs.
+	CancelDone = "cancelled"
+	// CancelStopping: the task is running and is being stopped.
+	CancelStopping = "stopping"
+	// CancelFinished: the task had already finished; nothing changed.
+	CancelFinished = "finished"
+	// CancelUnknown: no such task in the group; nothing changed.
+	CancelUnknown = "unknown"
+)
+
+// CancelReply answers a cancel request.
+type CancelReply struct {
+	TaskID  string `json:"task_id"`
+	Result  string `json:"result"`
+	State   string `json:"state,omitempty"`
+	Worker  string `json:"worker,omitempty"`
+	Message string `json:"message"`
+}
+
+// CancelHandlers are the two sides of cancelling: Local runs on every worker
+// and stops the task if it runs there; Decide runs on one worker of the group
+// and records the cancellation and answers.
+type CancelHandlers struct {
+	Local  func(id string)
+	Decide func(ctx context.Context, id string) CancelReply
+}
+
+// ServeCancels subscribes to the group's cancel subject,
+// <prefix>.<group>.tasks.<id>.cancel, which is also where MQTT publishes on
+// <prefix>/<group>/tasks/<id>/cancel arrive. It returns a function that
+// unsubscribes.
+func ServeCancels(nc *nats.Conn, names Names, h CancelHandlers) (func(), error) {
+	idOf := func(subject string) string {
+		rest := strings.TrimPrefix(subject, names.TaskSubject()+".")
+		return strings.TrimSuffix(rest, ".cancel")
+	}
+	all, err := nc.Subscribe(names.CancelWildcard(), func(m *nats.Msg) { h.Local(idOf(m.Subject)) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", names.CancelWildcard(), err)
+	}
+	one, err := nc.QueueSubscribe(names.CancelWildcard(), names.Consumer()+"-cancel", func(m *nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r := h.Decide(ctx, idOf(m.Subject))
+		if m.Reply != "" {
+			b, _ := json.Marshal(r)
+			_ = m.Respond(b)
+		}
+	})
+	if err != nil {
+		_ = all.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s: %w", names.CancelWildcard(), err)
+	}
+	return func() { _ = all.Unsubscribe(); _ = one.Unsubscribe() }, nil
+}
+
+// ErrNoWorker means no worker of the group answered a request.
+var ErrNoWorker = errors.New("no worker of the group answered")
+
+// RequestCancel asks the group's workers to cancel task id.
+func RequestCancel(ctx context.Context, nc *nats.Conn, names Names, id string) (CancelReply, error) {
+	m, err := nc.RequestWithContext(ctx, names.CancelSubject(id), nil)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) {
+			return CancelReply{}, fmt.Errorf("cancel %s: %w", id, ErrNoWorker)
+		}
+		return CancelReply{}, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	var r CancelReply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return r, fmt.Errorf("cancel %s: bad reply: %w", id, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,41 @@
+package jsbridge
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Submission is a task the tasks stream has stored, as republished to the
+// group's workers.
+type Submission struct {
+	// Seq is the message's stream sequence.
+	Seq uint64
+	// Stored is when the stream stored it.
+	Stored time.Time
+	// Data is the task request.
+	Data []byte
+}
+
+// SubscribeIntake calls fn with every submission stored for the group, on
+// one worker of the group (a queue subscription). Delivery is at most once:
+// a submission stored while no worker listens is seen only when pulled.
+func SubscribeIntake(nc *nats.Conn, names Names, fn func(Submission)) (*nats.Subscription, error) {
+	sub, err := nc.QueueSubscribe(names.IntakeSubject(), names.Consumer(), func(m *nats.Msg) {
+		seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return
+		}
+		ts, err := time.Parse(time.RFC3339Nano, m.Header.Get("Nats-Time-Stamp"))
+		if err != nil {
+			ts = time.Now()
+		}
+		fn(Submission{Seq: seq, Stored: ts, Data: m.Data})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", names.IntakeSubject(), err)
+	}
+	return sub, nil
+}
