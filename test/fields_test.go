@@ -117,7 +117,7 @@ func TestGitPull(t *testing.T) {
 	git(seed, "push", "origin", "HEAD:main")
 
 	ns := startServer(t)
-	cfg := writeConfig(t, ns.url, workerOpts{Extra: "worker_id: gitw"})
+	cfg := writeConfig(t, ns.url, workerOpts{Extra: "worker_id: gitw", Concurrency: 3})
 	b, err := os.ReadFile(cfg)
 	require.NoError(t, err)
 	b = []byte(strings.Replace(string(b), "playbook_directory: "+playbookDir(t), "playbook_directory: "+checkout, 1))
@@ -140,6 +140,19 @@ func TestGitPull(t *testing.T) {
 	st := c.waitFinal(t, "production", "git-1", 60*time.Second)
 	require.Equal(t, schemas.StateSuccess, st.State, "%s\n%s", st.Err(), logs.String())
 	require.FileExists(t, filepath.Join(checkout, "new.yml"))
+
+	// Pulls of tasks running at once take turns instead of tripping over
+	// git's own index lock.
+	for i := range 3 {
+		task := taskJSON(t, map[string]any{"task_id": fmt.Sprintf("git-par-%d", i), "playbook": "new.yml",
+			"inventory": "hosts", "git_pull": true})
+		out, err := natsCLI(t, ns.url, "pub", "ansible.production.tasks", task)
+		require.NoError(t, err, out)
+	}
+	for i := range 3 {
+		st := c.waitFinal(t, "production", fmt.Sprintf("git-par-%d", i), 60*time.Second)
+		require.Equal(t, schemas.StateSuccess, st.State, st.Err())
+	}
 }
 
 func copyFile(t testing.TB, from, to string) {
@@ -156,4 +169,51 @@ func taskName(t testing.TB, ev *schemas.Event) string {
 	}
 	require.NoError(t, jsonUnmarshal(ev.EventData, &d))
 	return d.Task
+}
+
+// A git pull that fails ends the task failed with git's own message, without
+// running the playbook; one that hangs is stopped after git_timeout.
+func TestGitPullFailures(t *testing.T) {
+	t.Parallel()
+	// Not a git repository.
+	plain := t.TempDir()
+	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(plain, "quick.yml"))
+	copyFile(t, filepath.Join(playbookDir(t), "inventory", "hosts"), filepath.Join(plain, "hosts"))
+	// A repository whose remote never answers.
+	hanging := t.TempDir()
+	cmd := exec.Command("git", "init", "-q", hanging)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	cmd = exec.Command("git", "-C", hanging, "remote", "add", "origin", "ssh://git.invalid/repo.git")
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(hanging, "quick.yml"))
+	copyFile(t, filepath.Join(playbookDir(t), "inventory", "hosts"), filepath.Join(hanging, "hosts"))
+
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{Group: "plain", PlaybookDir: plain})
+	startWorker(t, ns.url, workerOpts{Group: "hanging", PlaybookDir: hanging, Extra: "git_timeout: 2",
+		Env: []string{"GIT_SSH_COMMAND=sleep 31.7 #"}})
+	c := connectClient(t, ns.url)
+
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--group", "plain", "--task-id", "nogit", "-p", "quick.yml",
+		"-i", "hosts", "--git-pull", "--wait")
+	require.Equal(t, 1, code, errOut)
+	st, err := c.status("plain", "nogit")
+	require.NoError(t, err)
+	require.Equal(t, schemas.StateFailed, st.State)
+	require.Contains(t, st.Err(), "git pull failed")
+	require.Contains(t, st.Err(), "not a git repository")
+	require.Nil(t, st.ReturnCode, "the playbook did not run")
+
+	start := time.Now()
+	_, errOut, code = runCLI(t, "submit", "-s", ns.url, "--group", "hanging", "--task-id", "hang", "-p", "quick.yml",
+		"-i", "hosts", "--git-pull", "--wait")
+	require.Equal(t, 1, code, errOut)
+	require.Less(t, time.Since(start), 20*time.Second)
+	st, err = c.status("hanging", "hang")
+	require.NoError(t, err)
+	require.Equal(t, schemas.StateFailed, st.State)
+	require.Contains(t, st.Err(), "git pull timed out after 2s")
+	require.Empty(t, processesWith("sleep", "31.7"), "the hanging git is killed")
 }

@@ -86,13 +86,15 @@ type natsServer struct {
 
 func startServer(t testing.TB) *natsServer {
 	t.Helper()
-	return startServerAt(t, t.TempDir())
+	return startServerAt(t, t.TempDir(), -1)
 }
 
-func startServerAt(t testing.TB, storeDir string) *natsServer {
+// startServerAt starts a server on port (-1: random) with its JetStream
+// store in storeDir, so a restart on the same two keeps every stream.
+func startServerAt(t testing.TB, storeDir string, port int) *natsServer {
 	t.Helper()
 	o := &server.Options{
-		ServerName: "aw-test", Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: storeDir,
+		ServerName: "aw-test", Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: storeDir,
 		NoLog: true, NoSigs: true, JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 1 << 30,
 		MQTT: server.MQTTOpts{Host: "127.0.0.1", Port: -1},
 	}
@@ -223,6 +225,7 @@ type workerOpts struct {
 	Extra       string // more YAML under worker:
 	NATSExtra   string // more YAML under nats:
 	Env         []string
+	PlaybookDir string // default testdata/playbooks
 }
 
 // workerProc is a running ansible-worker process.
@@ -242,6 +245,9 @@ func writeConfig(t testing.TB, url string, o workerOpts) string {
 	if o.Concurrency == 0 {
 		o.Concurrency = 1
 	}
+	if o.PlaybookDir == "" {
+		o.PlaybookDir = playbookDir(t)
+	}
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`log_level: DEBUG
 worker:
@@ -256,7 +262,7 @@ nats:
   headers:
     producer: ansible-worker-test
 %s
-`, o.Group, playbookDir(t), o.Concurrency, filepath.Join(dir, "data"), indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "))
+`, o.Group, o.PlaybookDir, o.Concurrency, filepath.Join(dir, "data"), indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "))
 	path := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	return path
@@ -457,3 +463,5 @@ func leftoverPlaybooks(total time.Duration) []string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

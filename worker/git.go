@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,16 @@ func (w *Worker) gitPull(ctx context.Context) error {
 
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.GitTimeout)
 	defer cancel()
+	// Other worker processes on this machine may share the checkout.
+	unlock, err := lockFile(ctx, filepath.Join(w.cfg.PlaybookDir, ".git", "ansible-worker-pull.lock"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("git pull timed out after %s waiting for another pull", w.cfg.GitTimeout)
+		}
+		// No .git directory: let git itself say what is wrong.
+	} else {
+		defer unlock()
+	}
 	cmd := exec.CommandContext(ctx, "git", "pull", "--ff-only")
 	cmd.Dir = w.cfg.PlaybookDir
 	cmd.Env = append(ChildEnv(os.Environ()), "GIT_TERMINAL_PROMPT=0")
@@ -37,7 +48,7 @@ func (w *Worker) gitPull(ctx context.Context) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("git pull timed out after %s", w.cfg.GitTimeout)
 	}
@@ -65,4 +76,28 @@ func (w *Worker) resolve(req *schemas.TaskRequest) (playbook, inventory string, 
 		return "", "", err
 	}
 	return playbook, inventory, nil
+}
+
+// lockFile takes an exclusive flock on path, waiting until ctx ends.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if err != syscall.EWOULDBLOCK {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

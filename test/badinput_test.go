@@ -1,0 +1,132 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// Bad input of every kind: each gets a clear log line, a failed status with
+// the reason when a task id can be read, and leaves the queue; the worker
+// keeps running and still runs a good task afterwards.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	// A playbook directory of its own, with symlinks that lead out.
+	dir := t.TempDir()
+	outside := t.TempDir()
+	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(dir, "quick.yml"))
+	copyFile(t, filepath.Join(playbookDir(t), "vars.yml"), filepath.Join(dir, "vars.yml"))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "inventory"), 0o755))
+	copyFile(t, filepath.Join(playbookDir(t), "inventory", "hosts"), filepath.Join(dir, "inventory", "hosts"))
+	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(outside, "evil.yml"))
+	require.NoError(t, os.Symlink(filepath.Join(outside, "evil.yml"), filepath.Join(dir, "escape.yml")))
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "outdir")))
+
+	ns := startServer(t)
+	w := startWorker(t, ns.url, workerOpts{PlaybookDir: dir})
+	c := connectClient(t, ns.url)
+
+	good := func(id string) map[string]any {
+		return map[string]any{"task_id": id, "playbook": "quick.yml", "inventory": "inventory/hosts"}
+	}
+	with := func(id string, k string, v any) string {
+		m := good(id)
+		m[k] = v
+		return taskJSON(t, m)
+	}
+	without := func(id, k string) string {
+		m := good(id)
+		delete(m, k)
+		return taskJSON(t, m)
+	}
+	cases := []struct {
+		name, body string
+		id         string // "" when no task id can be read
+		reason     string // in error_message (or in the log when there is no id)
+	}{
+		{"not json", `{"task_id": "x",`, "", "not valid JSON"},
+		{"not an object", `["task_id", "x"]`, "", "must be a JSON object"},
+		{"empty", ``, "", "empty"},
+		{"bad id", with("bad id!", "task_id", "bad id!"), "", "task_id"},
+		{"id too long", with(strings.Repeat("a", 129), "task_id", strings.Repeat("a", 129)), "", "129"},
+		{"missing playbook", without("no-playbook", "playbook"), "no-playbook", "playbook is required"},
+		{"missing inventory", without("no-inventory", "inventory"), "no-inventory", "inventory is required"},
+		{"mistyped tags", with("typed", "tags", "deploy"), "typed", "tags must be an array of strings"},
+		{"unknown field", with("unknown", "becom", true), "unknown", `"becom"`},
+		{"dotdot", with("dotdot", "playbook", "../quick.yml"), "dotdot", "outside the playbook directory"},
+		{"absolute", with("absolute", "playbook", filepath.Join(dir, "quick.yml")), "absolute", "relative to the playbook directory"},
+		{"symlink out", with("symlink", "playbook", "escape.yml"), "symlink", "outside the playbook directory"},
+		{"symlinked dir out", with("symlink-dir", "playbook", "outdir/evil.yml"), "symlink-dir", "outside the playbook directory"},
+		{"inventory out", with("inv-out", "inventory", "../../etc/hosts"), "inv-out", "outside the playbook directory"},
+		{"option playbook", with("opt-pb", "playbook", "--version"), "opt-pb", "must not start with '-'"},
+		{"option limit", with("opt-limit", "limit", "-e@/etc/passwd"), "opt-limit", "must not start with '-'"},
+		{"option tag", with("opt-tag", "tags", []string{"--help"}), "opt-tag", "must not start with '-'"},
+		{"verbosity 5", with("verbose", "verbosity", 5), "verbose", "verbosity must be 0 to 4"},
+		{"negative forks", with("forks", "forks", -2), "forks", "forks must be 1 or more"},
+		{"missing playbook file", with("missing-file", "playbook", "nope.yml"), "missing-file", "not found"},
+	}
+	for _, tc := range cases {
+		out, err := natsCLI(t, ns.url, "pub", "ansible.production.tasks", tc.body)
+		require.NoError(t, err, "%s: %s", tc.name, out)
+	}
+	// Larger than the server accepts: refused at publish, never queued.
+	big := filepath.Join(t.TempDir(), "big.json")
+	require.NoError(t, os.WriteFile(big, []byte(with("big", "extra_vars", map[string]any{"x": strings.Repeat("a", 2<<20)})), 0o600))
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, big)
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "bytes, the limit is")
+
+	for _, tc := range cases {
+		if tc.id == "" {
+			continue
+		}
+		st := c.waitFinal(t, "production", tc.id, 30*time.Second)
+		require.Equal(t, schemas.StateFailed, st.State, tc.name)
+		require.Contains(t, st.Err(), tc.reason, tc.name)
+		require.Nil(t, st.ReturnCode, "%s: Ansible never ran", tc.name)
+	}
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		logs := w.logs.String()
+		for _, tc := range cases {
+			if tc.id == "" && !strings.Contains(logs, tc.reason) {
+				return fmt.Errorf("%s: no log line with %q", tc.name, tc.reason)
+			}
+		}
+		if n := strings.Count(logs, "rejecting invalid task"); n < 14 {
+			return fmt.Errorf("%d invalid tasks logged", n)
+		}
+		return nil
+	})
+
+	// Extra vars are data: a template inside one is never evaluated.
+	marker := filepath.Join(t.TempDir(), "pwned")
+	payload := "{{ lookup('pipe', 'touch " + marker + "') }}"
+	_, errOut, code = runCLI(t, "submit", "-s", ns.url, "--task-id", "template", "-p", "vars.yml", "-i", "inventory/hosts",
+		"--wait", "-e", `{"payload": "`+strings.ReplaceAll(payload, `"`, `\"`)+`"}`)
+	require.Equal(t, 0, code, errOut)
+	st, err := c.status("production", "template")
+	require.NoError(t, err)
+	require.Equal(t, payload, st.Output["payload"])
+	require.NoFileExists(t, marker)
+
+	// Nothing left in the queue, and the worker still works.
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		out, err := natsCLI(t, ns.url, "stream", "subjects", "ANSIBLE_TASKS", "--json")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if strings.Contains(out, "ansible.production.tasks") {
+			return fmt.Errorf("bad tasks left in the queue: %s", out)
+		}
+		return nil
+	})
+	_, errOut, code = runCLI(t, "submit", "-s", ns.url, "--task-id", "still-fine", "-p", "quick.yml", "-i", "inventory/hosts", "--wait")
+	require.Equal(t, 0, code, errOut)
+}
