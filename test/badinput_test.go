@@ -23,6 +23,7 @@ func TestBadInput(t *testing.T) {
 	outside := t.TempDir()
 	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(dir, "quick.yml"))
 	copyFile(t, filepath.Join(playbookDir(t), "vars.yml"), filepath.Join(dir, "vars.yml"))
+	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(dir, "other.yml"))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "inventory"), 0o755))
 	copyFile(t, filepath.Join(playbookDir(t), "inventory", "hosts"), filepath.Join(dir, "inventory", "hosts"))
 	copyFile(t, filepath.Join(playbookDir(t), "quick.yml"), filepath.Join(outside, "evil.yml"))
@@ -30,7 +31,7 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, os.Symlink(outside, filepath.Join(dir, "outdir")))
 
 	ns := startServer(t)
-	w := startWorker(t, ns.url, workerOpts{PlaybookDir: dir})
+	w := startWorker(t, ns.url, workerOpts{PlaybookDir: dir, Extra: "allow_playbooks: [quick.yml, vars.yml]"})
 	c := connectClient(t, ns.url)
 
 	good := func(id string) map[string]any {
@@ -71,6 +72,7 @@ func TestBadInput(t *testing.T) {
 		{"verbosity 5", with("verbose", "verbosity", 5), "verbose", "verbosity must be 0 to 4"},
 		{"negative forks", with("forks", "forks", -2), "forks", "forks must be 1 or more"},
 		{"missing playbook file", with("missing-file", "playbook", "nope.yml"), "missing-file", "not found"},
+		{"not allowed", with("not-allowed", "playbook", "other.yml"), "not-allowed", "not in worker.allow_playbooks"},
 	}
 	for _, tc := range cases {
 		out, err := natsCLI(t, ns.url, "pub", "ansible.production.tasks", tc.body)
