@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,14 @@ const (
 	benchStatsLine = `{"event":"playbook_on_stats","uuid":"af472595-a078-4abc-bfb1-cc7a85b055b5","parent_uuid":"3a3db50a-6a53-4672-9ca6-faaff4459fa1","pid":3371,"created":"2026-11-22T16:31:24.847480+00:00","event_data":{"playbook":"hello.yml","playbook_uuid":"3a3db50a-6a53-4672-9ca6-faaff4459fa1","changed":{},"dark":{},"failures":{},"ignored":{},"ok":{"localhost":2},"processed":{"localhost":1},"rescued":{},"skipped":{},"artifact_data":{"greeted":"world"},"uuid":"af472595-a078-4abc-bfb1-cc7a85b055b5"},"stdout":"\nPLAY RECAP *********************************************************************\nlocalhost                  : ok=2    changed=0    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n"}` + "\n"
 	benchRawLine   = "[WARNING]: provided hosts list is empty, only localhost is available. Note that the implicit localhost does not match 'all'\n"
 )
+
+// The test binary doubles as the playbook supervisor for
+// BenchmarkRunPlaybookSupervised, as the ansible-worker binary does.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == SuperviseArg {
+		os.Exit(Supervise(os.Args[2:]))
+	}
+}
 
 func benchSeqEvent(b *testing.B, line string, plugin bool) *schemas.Event {
 	b.Helper()
@@ -119,7 +128,20 @@ func benchPlaybook(b *testing.B) (exe, dir, inventory, playbook string) {
 // the worker does: Process.Run with the callback plugin and its event
 // pipe. Compare with BenchmarkRawPlaybook for the cost of the plugin and
 // the event handling.
-func BenchmarkRunPlaybook(b *testing.B) {
+func BenchmarkRunPlaybook(b *testing.B) { benchRunPlaybook(b, "") }
+
+// BenchmarkRunPlaybookSupervised is BenchmarkRunPlaybook under the
+// supervisor process the worker puts between itself and ansible-playbook
+// (here the test binary plays ansible-worker).
+func BenchmarkRunPlaybookSupervised(b *testing.B) {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRunPlaybook(b, self)
+}
+
+func benchRunPlaybook(b *testing.B, supervisor string) {
 	_, dir, inventory, playbook := benchPlaybook(b)
 	pluginDir, err := InstallCallback(b.TempDir())
 	if err != nil {
@@ -137,6 +159,7 @@ func BenchmarkRunPlaybook(b *testing.B) {
 			PluginDir:  pluginDir,
 			Ident:      "bench",
 			KillGrace:  5 * time.Second,
+			Supervisor: supervisor,
 			OnEvent:    func(ev *schemas.Event) { events = append(events, ev) },
 		}
 		exit, err := p.Run(ctx)
@@ -166,11 +189,35 @@ func BenchmarkRawPlaybook(b *testing.B) {
 // BenchmarkRawPlaybookWithPlugin is BenchmarkRawPlaybook with the callback
 // plugin writing its events to /dev/null: the plugin's own (Python) cost,
 // without the worker's reading and decoding.
-func BenchmarkRawPlaybookWithPlugin(b *testing.B) {
+func BenchmarkRawPlaybookWithPlugin(b *testing.B) { benchRawWithPlugin(b, false) }
+
+// BenchmarkRawPlaybookWithCompiledPlugin is BenchmarkRawPlaybookWithPlugin
+// with the plugin's bytecode compiled beforehand: where
+// PYTHONDONTWRITEBYTECODE is set (or the plugin directory is read-only)
+// Python otherwise compiles the plugin's source on every run.
+func BenchmarkRawPlaybookWithCompiledPlugin(b *testing.B) { benchRawWithPlugin(b, true) }
+
+func benchRawWithPlugin(b *testing.B, compiled bool) {
 	exe, dir, inventory, playbook := benchPlaybook(b)
 	pluginDir, err := InstallCallback(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
+	}
+	if compiled {
+		// The interpreter ansible-playbook runs with, from its #! line.
+		head, err := os.ReadFile(exe)
+		if err != nil {
+			b.Fatal(err)
+		}
+		line, _, _ := strings.Cut(string(head), "\n")
+		interp := strings.Fields(strings.TrimPrefix(line, "#!"))
+		if len(interp) == 0 {
+			b.Skip("ansible-playbook has no #! line")
+		}
+		args := append(interp[1:], "-m", "py_compile", filepath.Join(pluginDir, CallbackPluginName+".py"))
+		if out, err := exec.Command(interp[0], args...).CombinedOutput(); err != nil {
+			b.Fatalf("py_compile: %v: %s", err, out)
+		}
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {

@@ -66,8 +66,13 @@ func submitAction(c *cli.Context) error {
 	defer cl.close()
 	ctx := c.Context
 
-	if st, err := cl.getStatus(ctx, req.TaskID); err == nil {
-		return cli.Exit(fmt.Sprintf("task id %s already exists in group %s (state %s)", req.TaskID, cl.names.Group, st.State), exitUsage)
+	// One status store for the duplicate check and the queued status:
+	// opening one costs two round trips (the info of both buckets).
+	store, _ := cl.statusStore(ctx)
+	if store != nil {
+		if st, err := store.Get(ctx, cl.names.Group, req.TaskID); err == nil {
+			return cli.Exit(fmt.Sprintf("task id %s already exists in group %s (state %s)", req.TaskID, cl.names.Group, st.State), exitUsage)
+		}
 	}
 	msg := &nats.Msg{Subject: cl.names.TaskSubject(), Data: body, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", "application/json")
@@ -83,7 +88,10 @@ func submitAction(c *cli.Context) error {
 	}
 	st := &schemas.TaskStatus{TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(timeNow()),
 		Output: map[string]any{}, Group: cl.names.Group}
-	if store, err := cl.statusStore(ctx); err == nil {
+	if store == nil {
+		store, _ = cl.statusStore(ctx)
+	}
+	if store != nil {
 		_, _ = store.Create(ctx, st) // a worker that already started wins
 	}
 	fmt.Fprintf(c.App.ErrWriter, "submitted task %s to %s (stream sequence %d)\n", req.TaskID, msg.Subject, ack.Sequence)
