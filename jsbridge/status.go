@@ -33,11 +33,8 @@ func OpenStatusStore(ctx context.Context, js jetstream.JetStream, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s (is a worker running?): %w", StatusBucket, err)
 	}
-	s := &StatusStore{kv: kv, log: log}
-	if c, err := js.KeyValue(ctx, ClaimsBucket); err == nil {
-		s.claims = c
-	}
-	return s, nil
+	// Clients never claim or mark: the claims bucket stays closed.
+	return &StatusStore{kv: kv, log: log}, nil
 }
 
 // KV is the underlying status bucket.

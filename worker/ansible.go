@@ -40,10 +40,9 @@ type Process struct {
 	// KillGrace is how long the process group has between SIGINT and SIGKILL
 	// when the run is stopped.
 	KillGrace time.Duration
-	// Supervisor, when set, is the ansible-worker binary: the playbook then
-	// runs under `Supervisor __supervise`, which makes sure no process of it
-	// survives the worker (see Supervise).
-	Supervisor string
+	// Supervisors, when set, supply the process that runs the playbook and
+	// makes sure no process of it survives the worker (see Supervise).
+	Supervisors *Supervisors
 	// OnStart is called with the pid once the process runs.
 	OnStart func(pid int)
 	// OnEvent receives every event, in order, counters 1..N. It runs on the
@@ -79,28 +78,14 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		evW.Close()
 		return Exit{}, fmt.Errorf("output pipe: %w", err)
 	}
-	cmd := exec.Command(p.Executable, p.Args...)
-	deathSig := syscall.SIGKILL
-	if p.Supervisor != "" {
-		cmd = exec.Command(p.Supervisor, append([]string{SuperviseArg, "--", p.Executable}, p.Args...)...)
-		// The supervisor catches it and kills every descendant.
-		deathSig = syscall.SIGTERM
-	}
-	cmd.Dir = p.Dir
-	cmd.Env = append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
-	cmd.Stdin = nil
-	cmd.Stdout = outW
-	cmd.Stderr = outW
-	cmd.ExtraFiles = []*os.File{evW}
-	// Own process group so the whole tree can be signalled; the kernel
-	// signals it if the worker dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
-	if err := cmd.Start(); err != nil {
+	env := append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
+	cmd, err := p.start(env, outW, evW)
+	if err != nil {
 		evR.Close()
 		evW.Close()
 		outR.Close()
 		outW.Close()
-		return Exit{RC: 127}, fmt.Errorf("start %s: %w", p.Executable, err)
+		return Exit{RC: 127}, err
 	}
 	// Only the child keeps the write ends, so EOF means the group is gone.
 	evW.Close()
@@ -161,7 +146,7 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		case <-killTimer:
 			killTimer = nil
 			if !exited {
-				if p.Supervisor != "" && !terminated {
+				if p.Supervisors != nil && !terminated {
 					// The supervisor also reaches descendants that left
 					// the process group; SIGKILL follows if it hangs.
 					terminated = true
@@ -190,6 +175,35 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		}
 	}
 	return exit, nil
+}
+
+// start starts the playbook, under a supervisor when there are some, in a
+// process group of its own so the whole tree can be signalled.
+func (p *Process) start(env []string, out, events *os.File) (*exec.Cmd, error) {
+	if p.Supervisors != nil {
+		sv, err := p.Supervisors.take()
+		if err != nil {
+			return nil, err
+		}
+		j := job{Argv: append([]string{p.Executable}, p.Args...), Env: env, Dir: p.Dir}
+		if err := sv.send(j, out, []*os.File{events}); err != nil {
+			_ = syscall.Kill(-sv.cmd.Process.Pid, syscall.SIGKILL)
+			_ = sv.cmd.Wait()
+			return nil, err
+		}
+		return sv.cmd, nil
+	}
+	cmd := exec.Command(p.Executable, p.Args...)
+	cmd.Dir = p.Dir
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = []*os.File{events}
+	// The kernel kills it if the worker dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", p.Executable, err)
+	}
+	return cmd, nil
 }
 
 // sourced is one line from the plugin's side channel or from the process's

@@ -21,14 +21,6 @@ const (
 	benchRawLine   = "[WARNING]: provided hosts list is empty, only localhost is available. Note that the implicit localhost does not match 'all'\n"
 )
 
-// The test binary doubles as the playbook supervisor for
-// BenchmarkRunPlaybookSupervised, as the ansible-worker binary does.
-func init() {
-	if len(os.Args) > 1 && os.Args[1] == SuperviseArg {
-		os.Exit(Supervise(os.Args[2:]))
-	}
-}
-
 func benchSeqEvent(b *testing.B, line string, plugin bool) *schemas.Event {
 	b.Helper()
 	s := &sequencer{ident: "bench", pid: 42}
@@ -148,19 +140,24 @@ func benchRunPlaybook(b *testing.B, supervisor string) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	var sups *Supervisors
+	if supervisor != "" {
+		sups = NewSupervisors(supervisor, 1)
+		defer sups.Close()
+	}
 	total, runs := 0, 0
 	for b.Loop() {
 		var events []*schemas.Event
 		p := &Process{
-			Executable: "ansible-playbook",
-			Args:       []string{"-i", inventory, playbook},
-			Dir:        dir,
-			Env:        os.Environ(),
-			PluginDir:  pluginDir,
-			Ident:      "bench",
-			KillGrace:  5 * time.Second,
-			Supervisor: supervisor,
-			OnEvent:    func(ev *schemas.Event) { events = append(events, ev) },
+			Executable:  "ansible-playbook",
+			Args:        []string{"-i", inventory, playbook},
+			Dir:         dir,
+			Env:         os.Environ(),
+			PluginDir:   pluginDir,
+			Ident:       "bench",
+			KillGrace:   5 * time.Second,
+			Supervisors: sups,
+			OnEvent:     func(ev *schemas.Event) { events = append(events, ev) },
 		}
 		exit, err := p.Run(ctx)
 		if err != nil || exit.RC != 0 || !exit.Complete {

@@ -1,14 +1,17 @@
 package worker
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // callbackSource is the stdout callback plugin that reports job events on
@@ -78,4 +81,30 @@ func CallbackEnv(pluginDir string, fd int) []string {
 		// Stdout reaches the worker as it is written, not at exit.
 		"PYTHONUNBUFFERED=1",
 	}
+}
+
+// CompileCallback byte-compiles the installed plugin with the Python that
+// runs ansible-playbook, so no run pays for compiling it (Python does not
+// cache it itself when PYTHONDONTWRITEBYTECODE is set or the directory is
+// read-only for it). It is best effort: a failure only costs that time.
+func CompileCallback(pluginDir, ansiblePlaybook string) error {
+	path, err := exec.LookPath(ansiblePlaybook)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", ansiblePlaybook, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	f.Close()
+	interp := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "#!"))
+	if !strings.HasPrefix(line, "#!") || len(interp) == 0 {
+		return fmt.Errorf("%s has no #! line naming its Python", path)
+	}
+	args := append(interp[1:], "-m", "py_compile", filepath.Join(pluginDir, CallbackPluginName+".py"))
+	if out, err := exec.Command(interp[0], args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("py_compile: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

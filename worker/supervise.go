@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,14 +32,10 @@ const SuperviseArg = "__supervise"
 // SIGINT is left to the playbook (the worker sends it to the whole process
 // group). It returns the exit code to exit with: the playbook's, or 128+n
 // when a signal n ended it.
+//
+// With "--wait" it first waits, on the socket at fd 3, for its job and the
+// files of the run (see Supervisors): it was started ahead of time.
 func Supervise(argv []string) int {
-	if len(argv) > 0 && argv[0] == "--" {
-		argv = argv[1:]
-	}
-	if len(argv) == 0 {
-		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": nothing to run")
-		return 2
-	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": subreaper:", err)
 	}
@@ -47,17 +44,50 @@ func Supervise(argv []string) int {
 	// playbook after exec.
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if _, err := unix.FcntlInt(eventFD, unix.F_GETFD, 0); err == nil {
-		cmd.ExtraFiles = []*os.File{os.NewFile(eventFD, "events")}
+	var cmd *exec.Cmd
+	if len(argv) > 0 && argv[0] == "--wait" {
+		j, files, err := receiveJob(eventFD)
+		if err != nil || len(j.Argv) == 0 || len(files) == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+":", err)
+				return 2
+			}
+			return 0 // not needed after all
+		}
+		cmd = exec.Command(j.Argv[0], j.Argv[1:]...)
+		cmd.Env, cmd.Dir = j.Env, j.Dir
+		cmd.Stdout, cmd.Stderr = files[0], files[0]
+		cmd.ExtraFiles = files[1:]
+		defer func() {
+			for _, f := range files {
+				f.Close()
+			}
+		}()
+	} else {
+		if len(argv) > 0 && argv[0] == "--" {
+			argv = argv[1:]
+		}
+		if len(argv) == 0 {
+			fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": nothing to run")
+			return 2
+		}
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if _, err := unix.FcntlInt(eventFD, unix.F_GETFD, 0); err == nil {
+			cmd.ExtraFiles = []*os.File{os.NewFile(eventFD, "events")}
+		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "ansible-worker: cannot start", argv[0]+":", err)
+		fmt.Fprintln(cmd.Stderr, "ansible-worker: cannot start", cmd.Path+":", err)
 		return 127
 	}
+	// Only the playbook keeps the pipes open, so the worker sees EOF when
+	// the playbook's processes are gone.
 	for _, f := range cmd.ExtraFiles {
+		f.Close()
+	}
+	if f, ok := cmd.Stdout.(*os.File); ok && f != os.Stdout {
 		f.Close()
 	}
 	done := make(chan error, 1)
@@ -65,7 +95,11 @@ func Supervise(argv []string) int {
 	for {
 		select {
 		case <-done:
-			killDescendants()
+			// Orphans of the playbook are re-parented to us; with no child
+			// left there is nothing to look for.
+			if hasChildren() {
+				killDescendants()
+			}
 			return exitCode(cmd.ProcessState)
 		case s := <-sigs:
 			if s == syscall.SIGINT {
@@ -86,6 +120,25 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
+}
+
+// hasChildren reports whether this process has a child, running or not yet
+// reaped.
+func hasChildren() bool {
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	for {
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.ECHILD:
+			return false
+		case pid > 0:
+			continue // reaped a finished orphan; look again
+		}
+		return err == nil
+	}
 }
 
 // killDescendants SIGKILLs every process below this one until none is left,

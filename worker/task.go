@@ -73,13 +73,6 @@ func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
 		r.ack()
 		return
 	}
-	if cancelled, _ := w.deps.Status.CancelRequested(life, w.cfg.Names.Group, r.id); cancelled {
-		r.log.Info("task was cancelled before it started")
-		r.start()
-		r.finish(schemas.StateCancelled, "cancelled before it started", nil)
-		r.ack()
-		return
-	}
 	if d.Attempt > w.cfg.MaxDeliver {
 		r.start()
 		r.finish(schemas.StateFailed, fmt.Sprintf("gave up after %d deliveries: the workers that took it stopped before it finished", w.cfg.MaxDeliver), nil)
@@ -92,7 +85,7 @@ func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
 	r.cancel = cancel
 	untrack := w.track(r.id, cancel)
 	defer untrack()
-	// A cancel that came between the check above and track.
+	// A cancel recorded while it waited, or that came before track.
 	if cancelled, _ := w.deps.Status.CancelRequested(life, w.cfg.Names.Group, r.id); cancelled {
 		cancel(ErrCancelled)
 	}
@@ -187,14 +180,14 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	args := BuildArgs(req, playbook, inventory, varsFile)
 	prog := NewProgress()
 	proc := &Process{
-		Executable: w.cfg.AnsiblePlaybook,
-		Args:       args,
-		Dir:        w.cfg.PlaybookDir,
-		Env:        append(ChildEnv(os.Environ()), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp")),
-		PluginDir:  w.pluginDir,
-		Ident:      r.id,
-		KillGrace:  w.cfg.KillGrace,
-		Supervisor: w.cfg.Supervisor,
+		Executable:  w.cfg.AnsiblePlaybook,
+		Args:        args,
+		Dir:         w.cfg.PlaybookDir,
+		Env:         append(ChildEnv(os.Environ()), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp")),
+		PluginDir:   w.pluginDir,
+		Ident:       r.id,
+		KillGrace:   w.cfg.KillGrace,
+		Supervisors: w.supervisors,
 		OnEvent: func(ev *schemas.Event) {
 			prog.Observe(ev)
 			b, err := json.Marshal(ev)

@@ -120,8 +120,10 @@ type Worker struct {
 	deps      Deps
 	log       *slog.Logger
 	pluginDir string
-	gitMu     sync.Mutex
-	gitLocks  map[string]*sync.Mutex
+	// supervisors is nil when Config.Supervisor is empty.
+	supervisors *Supervisors
+	gitMu       sync.Mutex
+	gitLocks    map[string]*sync.Mutex
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -139,6 +141,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Worker, error) {
 	dir, err := InstallCallback(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("install callback plugin: %w", err)
+	}
+	if err := CompileCallback(dir, cfg.AnsiblePlaybook); err != nil {
+		log.Warn("callback plugin not precompiled; each run compiles it", "err", err)
 	}
 	return &Worker{
 		cfg: cfg, deps: deps, log: log.With("worker", cfg.WorkerID, "group", cfg.Names.Group),
@@ -171,6 +176,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopCancels()
+
+	if w.cfg.Supervisor != "" {
+		w.supervisors = NewSupervisors(w.cfg.Supervisor, w.cfg.Concurrency)
+		defer w.supervisors.Close()
+	}
 
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {

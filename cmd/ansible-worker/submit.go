@@ -66,18 +66,31 @@ func submitAction(c *cli.Context) error {
 	defer cl.close()
 	ctx := c.Context
 
-	// One status store for the duplicate check and the queued status:
-	// opening one costs two round trips (the info of both buckets).
-	store, _ := cl.statusStore(ctx)
-	if store != nil {
-		if st, err := store.Get(ctx, cl.names.Group, req.TaskID); err == nil {
-			return cli.Exit(fmt.Sprintf("task id %s already exists in group %s (state %s)", req.TaskID, cl.names.Group, st.State), exitUsage)
+	// The queued status doubles as the check that the id is new: creating
+	// it fails when the id has a status already.
+	st := &schemas.TaskStatus{TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(timeNow()),
+		Output: map[string]any{}, Group: cl.names.Group}
+	store, err := cl.statusStore(ctx)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%v: start a worker first so it creates the streams and buckets", err), exitUnreachable)
+	}
+	created, err := store.Create(ctx, st)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUnreachable)
+	}
+	if !created {
+		prev, _ := store.Get(ctx, cl.names.Group, req.TaskID)
+		state := "unknown"
+		if prev != nil {
+			state = string(prev.State)
 		}
+		return cli.Exit(fmt.Sprintf("task id %s already exists in group %s (state %s)", req.TaskID, cl.names.Group, state), exitUsage)
 	}
 	msg := &nats.Msg{Subject: cl.names.TaskSubject(), Data: body, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", "application/json")
 	ack, err := cl.js.PublishMsg(ctx, msg, jetstream.WithMsgID(req.TaskID))
 	if err != nil {
+		_ = store.KV().Delete(ctx, cl.names.StatusKey(req.TaskID)) // it was never queued
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 			return cli.Exit(fmt.Sprintf("no stream takes %s: start a worker first so it creates the streams: %v", msg.Subject, err), exitUnreachable)
 		}
@@ -85,14 +98,6 @@ func submitAction(c *cli.Context) error {
 	}
 	if ack.Duplicate {
 		return cli.Exit(fmt.Sprintf("task id %s was already submitted (stream sequence %d)", req.TaskID, ack.Sequence), exitUsage)
-	}
-	st := &schemas.TaskStatus{TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(timeNow()),
-		Output: map[string]any{}, Group: cl.names.Group}
-	if store == nil {
-		store, _ = cl.statusStore(ctx)
-	}
-	if store != nil {
-		_, _ = store.Create(ctx, st) // a worker that already started wins
 	}
 	fmt.Fprintf(c.App.ErrWriter, "submitted task %s to %s (stream sequence %d)\n", req.TaskID, msg.Subject, ack.Sequence)
 	if !c.Bool("wait") {
