@@ -28,43 +28,19 @@ const drainAfterFinal = 3 * time.Second
 // Follow calls fn with the events, runner statuses and TaskStatus updates of
 // one task, from its first event on, until the task reaches a final state
 // and its events are all delivered, or ctx ends. It returns the final status.
-func Follow(ctx context.Context, js jetstream.JetStream, names Names, id string, fn func(Update)) (*schemas.TaskStatus, error) {
+// With events false it follows the TaskStatus alone.
+func Follow(ctx context.Context, js jetstream.JetStream, names Names, id string, events bool, fn func(Update)) (*schemas.TaskStatus, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	updates := make(chan Update, 256)
 	errs := make(chan error, 2)
-
-	cons, err := js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{TaskRunnerFilter(id)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("follow events of %s: %w", id, err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var u Update
-		if strings.HasSuffix(m.Subject(), ".event") {
-			var ev schemas.Event
-			if json.Unmarshal(m.Data(), &ev) != nil {
-				return
-			}
-			u.Event = &ev
-		} else {
-			var rs schemas.RunnerStatus
-			if json.Unmarshal(m.Data(), &rs) != nil {
-				return
-			}
-			u.Runner = &rs
+	if events {
+		stop, err := followEvents(ctx, js, id, updates)
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case updates <- u:
-		case <-ctx.Done():
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("follow events of %s: %w", id, err)
+		defer stop()
 	}
-	defer cc.Stop()
 
 	kv, err := js.KeyValue(ctx, StatusBucket)
 	if err != nil {
@@ -123,7 +99,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, names Names, id string,
 				attempt = max(attempt, u.Status.Attempt)
 			}
 			if final != nil {
-				if runnerDone {
+				if runnerDone || !events {
 					return final, nil
 				}
 				if drain == nil {
@@ -132,4 +108,40 @@ func Follow(ctx context.Context, js jetstream.JetStream, names Names, id string,
 			}
 		}
 	}
+}
+
+// followEvents sends the task's runner events and statuses, from the first,
+// to updates until ctx ends or stop is called.
+func followEvents(ctx context.Context, js jetstream.JetStream, id string, updates chan<- Update) (stop func(), err error) {
+	cons, err := js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{TaskRunnerFilter(id)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow events of %s: %w", id, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var u Update
+		if strings.HasSuffix(m.Subject(), ".event") {
+			var ev schemas.Event
+			if json.Unmarshal(m.Data(), &ev) != nil {
+				return
+			}
+			u.Event = &ev
+		} else {
+			var rs schemas.RunnerStatus
+			if json.Unmarshal(m.Data(), &rs) != nil {
+				return
+			}
+			u.Runner = &rs
+		}
+		select {
+		case updates <- u:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow events of %s: %w", id, err)
+	}
+	return cc.Stop, nil
 }

@@ -141,7 +141,7 @@ func (cl *client) getStatus(ctx context.Context, id string) (*schemas.TaskStatus
 // follow streams a task's output and progress and exits with its result.
 func (cl *client) follow(ctx context.Context, id string, showOutput bool, out, errOut io.Writer) error {
 	p := newProgressLine(errOut)
-	final, err := jsbridge.Follow(ctx, cl.js, cl.names, id, func(u jsbridge.Update) {
+	final, err := jsbridge.Follow(ctx, cl.js, cl.names, id, showOutput, func(u jsbridge.Update) {
 		switch {
 		case u.Event != nil:
 			if showOutput && u.Event.Stdout != "" {
