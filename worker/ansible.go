@@ -81,6 +81,9 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 	env := append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
 	cmd, err := p.start(env, outW, evW)
 	if err != nil {
+		if p.Supervisors != nil {
+			p.Supervisors.Replace()
+		}
 		evR.Close()
 		evW.Close()
 		outR.Close()
@@ -166,6 +169,9 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 	}
 	evR.Close()
 	outR.Close()
+	if p.Supervisors != nil {
+		p.Supervisors.Replace()
+	}
 	exit.Events = seq.counter
 	exit.RC = cmd.ProcessState.ExitCode()
 	if werr != nil {
@@ -185,6 +191,7 @@ func (p *Process) start(env []string, out, events *os.File) (*exec.Cmd, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The next one starts once this run is over (see Run).
 		j := job{Argv: append([]string{p.Executable}, p.Args...), Env: env, Dir: p.Dir}
 		if err := sv.send(j, out, []*os.File{events}); err != nil {
 			_ = syscall.Kill(-sv.cmd.Process.Pid, syscall.SIGKILL)

@@ -93,8 +93,9 @@ func (s *Supervisors) start() (*supervisor, error) {
 	return sv, nil
 }
 
-// take returns a ready supervisor (starting one if none is ready) and
-// starts its replacement.
+// take returns a ready supervisor, starting one if none is ready. Its
+// replacement is started by Replace once the run is over, so that starting
+// it does not take CPU from the playbook.
 func (s *Supervisors) take() (*supervisor, error) {
 	var sv *supervisor
 	select {
@@ -108,9 +109,11 @@ func (s *Supervisors) take() (*supervisor, error) {
 	s.mu.Lock()
 	delete(s.all, sv)
 	s.mu.Unlock()
-	s.refill()
 	return sv, nil
 }
+
+// Replace starts a supervisor in place of one that was taken.
+func (s *Supervisors) Replace() { s.refill() }
 
 func (s *Supervisors) discard(sv *supervisor) {
 	sv.ctrl.Close() // it reads EOF and exits
