@@ -11,7 +11,7 @@
 # run succeeded, and prints TARGET MET when the median ratio is <= 1.05.
 #
 # Usage: scripts/bench.sh [PAIRS]
-#   BENCH_PAIRS      pairs to time (default 7; the first argument wins)
+#   BENCH_PAIRS      pairs to time (default 21; the first argument wins)
 #   BENCH_PLAYBOOK   playbook relative to examples/playbooks (default hello.yml)
 #   BENCH_INVENTORY  inventory relative to examples/playbooks (default inventory/hosts)
 #   BENCH_LOG_LEVEL  worker log level (default INFO); the log is printed with
@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-pairs=${1:-${BENCH_PAIRS:-7}}
+pairs=${1:-${BENCH_PAIRS:-21}}
 playbook=${BENCH_PLAYBOOK:-hello.yml}
 inventory=${BENCH_INVENTORY:-inventory/hosts}
 log_level=${BENCH_LOG_LEVEL:-INFO}
