@@ -17,9 +17,6 @@
 #   BENCH_LOG_LEVEL  worker log level (default INFO); the log is printed with
 #                    BENCH_SHOW_LOG=1
 #   BENCH_TARGET     the ratio to meet (default 1.05)
-#   BENCH_PRECOMPILE_PLUGIN=1  experiment: compile the worker's callback
-#                    plugin to bytecode once before timing (what Python does
-#                    not cache by itself when PYTHONDONTWRITEBYTECODE is set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -108,16 +105,6 @@ EOF
   worker_pid=""
 done
 [ -n "$worker_pid" ] || { echo "bench: giving up" >&2; exit 1; }
-if [ "${BENCH_PRECOMPILE_PLUGIN:-0}" = 1 ]; then
-  # The interpreter ansible-playbook runs with, from its #! line.
-  read -r shebang <"$ansible_playbook"
-  interp=${shebang#\#!}
-  for plugin in "$tmp"/data/callback-*/ansible_worker.py; do
-    # shellcheck disable=SC2086 # the #! line may carry arguments
-    $interp -m py_compile "$plugin"
-    echo "bench: precompiled $plugin" >&2
-  done
-fi
 echo "bench: worker pid $worker_pid on nats://127.0.0.1:$port, playbook $playbook, $pairs pairs" >&2
 
 # The timing loop runs in one python3 process (time.perf_counter, a
