@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,4 +132,42 @@ func TestBadInput(t *testing.T) {
 	})
 	_, errOut, code = runCLI(t, "submit", "-s", ns.url, "--task-id", "still-fine", "-p", "quick.yml", "-i", "inventory/hosts", "--wait")
 	require.Equal(t, 0, code, errOut)
+}
+
+// Output larger than a NATS message fits is shrunk, not lost: every event
+// is published, counters without gaps. A task larger than the server
+// accepts is refused at publish and never queued.
+func TestOversizedMessages(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{})
+	c := connectClient(t, ns.url)
+
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "big-output", "-p", "big.yml", "-i", "inventory/hosts", "--wait", "--quiet")
+	require.Equal(t, 0, code, errOut)
+	evs := events(c.runnerMessages(t, "big-output"))
+	truncated := 0
+	for i, ev := range evs {
+		require.Equal(t, i+1, ev.Counter)
+		if strings.Contains(ev.Stdout, "output truncated") {
+			truncated++
+		}
+	}
+	require.Equal(t, 1, truncated)
+	require.Equal(t, []string{"Huge output", "After"}, taskStarts(t, evs))
+	require.Equal(t, "playbook_on_stats", evs[len(evs)-1].Event)
+
+	body := with2MB(t)
+	cmd := exec.Command("nats", "--server", ns.url, "pub", "ansible.production.tasks", "--force-stdin")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the server refuses it: %s", out)
+	require.Contains(t, strings.ToLower(string(out)), "maximum payload")
+	_, err = c.status("production", "too-big")
+	require.Error(t, err, "never queued")
+}
+
+func with2MB(t *testing.T) string {
+	return taskJSON(t, map[string]any{"task_id": "too-big", "playbook": "quick.yml", "inventory": "inventory/hosts",
+		"extra_vars": map[string]any{"x": strings.Repeat("a", 2<<20)}})
 }

@@ -190,7 +190,7 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 		Supervisors: w.supervisors,
 		OnEvent: func(ev *schemas.Event) {
 			prog.Observe(ev)
-			b, err := json.Marshal(ev)
+			b, err := encodeEvent(ev, w.cfg.MaxEventBytes)
 			if err != nil {
 				r.log.Error("event not encodable", "counter", ev.Counter, "err", err)
 				return

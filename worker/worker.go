@@ -66,6 +66,9 @@ type Config struct {
 	AckWait time.Duration
 	// DataDir holds per-task scratch files and the callback plugin.
 	DataDir string
+	// MaxEventBytes bounds an encoded event (the server's max_payload less
+	// room for headers); larger events are shrunk (0: no bound).
+	MaxEventBytes int
 	// Supervisor is the ansible-worker binary, which supervises each
 	// playbook run so nothing of it outlives the worker ("" runs
 	// ansible-playbook directly).

@@ -89,6 +89,7 @@ func runAction(c *cli.Context) error {
 		GitTimeout:      seconds(cfg.Worker.GitTimeout),
 		AckWait:         cfg.Worker.AckWaitDuration(),
 		DataDir:         cfg.Worker.DataDir,
+		MaxEventBytes:   int(nc.MaxPayload()) - 8<<10,
 	}, worker.Deps{
 		Conn:      nc,
 		Queue:     jsbridge.NewQueue(assets.Consumer),
