@@ -3,7 +3,6 @@ package test
 import (
 	"fmt"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -97,16 +96,7 @@ func TestCancelQueuedFinishedUnknown(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 
 	// The worker is free again: it takes "waiting" from the queue and drops it.
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		out, err := natsCLI(t, ns.url, "stream", "subjects", "ANSIBLE_TASKS", "--json")
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		if strings.Contains(out, "ansible.production.tasks") {
-			return fmt.Errorf("still queued: %s", out)
-		}
-		return nil
-	})
+	waitQueueEmpty(t, ns.url)
 	st, err := c.status("production", "waiting")
 	require.NoError(t, err)
 	require.Equal(t, schemas.StateCancelled, st.State)

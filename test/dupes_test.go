@@ -67,16 +67,7 @@ func TestDuplicateSubmissionsRunOnce(t *testing.T) {
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
-		out, err := natsCLI(t, ns.url, "stream", "subjects", "ANSIBLE_TASKS", "--json")
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		if strings.Contains(out, "ansible.production.tasks") {
-			return fmt.Errorf("duplicates left in the queue: %s", out)
-		}
-		return nil
-	})
+	waitQueueEmpty(t, ns.url)
 }
 
 // worker.max_queue_size: a submission that finds that many tasks of the group
@@ -114,16 +105,7 @@ func TestQueueLimit(t *testing.T) {
 		st := c.waitFinal(t, "production", id, 60*time.Second)
 		require.Equal(t, schemas.StateSuccess, st.State, st.Err())
 	}
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
-		out, err := natsCLI(t, ns.url, "stream", "subjects", "ANSIBLE_TASKS", "--json")
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		if strings.Contains(out, "ansible.production.tasks") {
-			return fmt.Errorf("still queued: %s", out)
-		}
-		return nil
-	})
+	waitQueueEmpty(t, ns.url)
 	st, err = c.status("production", "too-many")
 	require.NoError(t, err)
 	require.Equal(t, schemas.StateFailed, st.State)

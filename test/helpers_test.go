@@ -465,3 +465,19 @@ func leftoverPlaybooks(total time.Duration) []string {
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// waitQueueEmpty waits until no task of group production is left in the
+// tasks stream, as the nats CLI sees it.
+func waitQueueEmpty(t testing.TB, url string) {
+	t.Helper()
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		out, err := natsCLI(t, url, "stream", "subjects", "ANSIBLE_TASKS", "--json")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if strings.Contains(out, "ansible.production.tasks") {
+			return fmt.Errorf("tasks left in the queue: %s", out)
+		}
+		return nil
+	})
+}

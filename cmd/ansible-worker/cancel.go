@@ -24,40 +24,33 @@ func cancelCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c, cfg, c.String("group"))
-			if err != nil {
-				return err
-			}
-			defer cl.close()
-			ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
-			defer cancel()
-			r, err := jsbridge.RequestCancel(ctx, cl.nc, cl.names, id)
-			if err != nil {
-				if errors.Is(err, jsbridge.ErrNoWorker) {
-					return cli.Exit(fmt.Sprintf("%v: is a worker of group %s running?", err, cl.names.Group), exitUnreachable)
-				}
-				return cli.Exit(err.Error(), exitUnreachable)
-			}
-			fmt.Fprintln(c.App.ErrWriter, r.Message)
-			switch r.Result {
-			case jsbridge.CancelDone:
-				return nil
-			case jsbridge.CancelStopping:
-				st, err := cl.waitFinal(c.Context, id, c.Duration("wait"))
+			return withClient(c, func(cl *client) error {
+				ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+				defer cancel()
+				r, err := jsbridge.RequestCancel(ctx, cl.nc, cl.names, id)
 				if err != nil {
-					return cli.Exit(err.Error(), exitFailed)
+					if errors.Is(err, jsbridge.ErrNoWorker) {
+						return cli.Exit(fmt.Sprintf("%v: is a worker of group %s running?", err, cl.names.Group), exitUnreachable)
+					}
+					return cli.Exit(err.Error(), exitUnreachable)
 				}
-				fmt.Fprintf(c.App.ErrWriter, "task %s ended %s\n", id, st.State)
-				if st.State == schemas.StateCancelled {
+				fmt.Fprintln(c.App.ErrWriter, r.Message)
+				switch r.Result {
+				case jsbridge.CancelDone:
 					return nil
+				case jsbridge.CancelStopping:
+					st, err := cl.waitFinal(c.Context, id, c.Duration("wait"))
+					if err != nil {
+						return cli.Exit(err.Error(), exitFailed)
+					}
+					fmt.Fprintf(c.App.ErrWriter, "task %s ended %s\n", id, st.State)
+					if st.State == schemas.StateCancelled {
+						return nil
+					}
+					return cli.Exit("", exitFailed)
 				}
 				return cli.Exit("", exitFailed)
-			}
-			return cli.Exit("", exitFailed)
+			})
 		},
 	}
 }
@@ -66,27 +59,9 @@ func cancelCommand() *cli.Command {
 func (cl *client) waitFinal(ctx context.Context, id string, wait time.Duration) (*schemas.TaskStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	store, err := cl.statusStore(ctx)
+	st, err := jsbridge.Follow(ctx, cl.js, cl.names, id, false, func(jsbridge.Update) {})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("task %s did not stop within %s: %w", id, wait, err)
 	}
-	w, err := store.KV().Watch(ctx, cl.names.StatusKey(id))
-	if err != nil {
-		return nil, err
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("task %s did not stop within %s", id, wait)
-		case e := <-w.Updates():
-			if e == nil {
-				continue
-			}
-			st, err := schemas.ParseTaskStatus(e.Value())
-			if err == nil && st.State.Final() {
-				return &st, nil
-			}
-		}
-	}
+	return st, nil
 }

@@ -106,3 +106,18 @@ func exitForState(s schemas.State) int {
 	}
 	return exitFailed
 }
+
+// withClient loads the configuration, connects for the command's --group,
+// and runs fn with the connection.
+func withClient(c *cli.Context, fn func(cl *client) error) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	cl, err := connect(c, cfg, c.String("group"))
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	return fn(cl)
+}

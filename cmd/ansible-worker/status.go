@@ -35,25 +35,18 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c, cfg, c.String("group"))
-			if err != nil {
-				return err
-			}
-			defer cl.close()
-			st, err := cl.getStatus(c.Context, id)
-			if err != nil {
-				if errors.Is(err, jetstream.ErrKeyNotFound) {
-					return cli.Exit(fmt.Sprintf("no task %s in group %s", id, cl.names.Group), exitUsage)
+			return withClient(c, func(cl *client) error {
+				st, err := cl.getStatus(c.Context, id)
+				if err != nil {
+					if errors.Is(err, jetstream.ErrKeyNotFound) {
+						return cli.Exit(fmt.Sprintf("no task %s in group %s", id, cl.names.Group), exitUsage)
+					}
+					return cli.Exit(err.Error(), exitUnreachable)
 				}
-				return cli.Exit(err.Error(), exitUnreachable)
-			}
-			b, _ := json.MarshalIndent(st, "", "  ")
-			fmt.Fprintln(c.App.Writer, string(b))
-			return nil
+				b, _ := json.MarshalIndent(st, "", "  ")
+				fmt.Fprintln(c.App.Writer, string(b))
+				return nil
+			})
 		},
 	}
 }
@@ -71,23 +64,18 @@ func watchCommand() *cli.Command {
 			if c.NArg() > 1 {
 				return cli.Exit("watch takes at most one task id", exitUsage)
 			}
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c, cfg, c.String("group"))
-			if err != nil {
-				return err
-			}
-			defer cl.close()
-			if c.NArg() == 1 {
-				id := c.Args().First()
+			id := c.Args().First()
+			if id != "" {
 				if err := schemas.CheckID("task id", id); err != nil {
 					return cli.Exit(err.Error(), exitUsage)
 				}
-				return cl.follow(c.Context, id, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
 			}
-			return cl.watchGroup(c.Context, c.Bool("json"), c.App.Writer)
+			return withClient(c, func(cl *client) error {
+				if id != "" {
+					return cl.follow(c.Context, id, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+				}
+				return cl.watchGroup(c.Context, c.Bool("json"), c.App.Writer)
+			})
 		},
 	}
 }
@@ -101,16 +89,9 @@ func tasksCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the TaskStatus list as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			cfg, err := loadConfig(c)
-			if err != nil {
-				return err
-			}
-			cl, err := connect(c, cfg, c.String("group"))
-			if err != nil {
-				return err
-			}
-			defer cl.close()
-			return cl.listTasks(c.Context, schemas.State(c.String("state")), c.Bool("json"), c.App.Writer)
+			return withClient(c, func(cl *client) error {
+				return cl.listTasks(c.Context, schemas.State(c.String("state")), c.Bool("json"), c.App.Writer)
+			})
 		},
 	}
 }
