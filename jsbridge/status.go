@@ -194,3 +194,26 @@ func (s *StatusStore) Transition(ctx context.Context, group, id string, change f
 	}
 	return nil, false, fmt.Errorf("status %s keeps changing", key)
 }
+
+// AddHandBack records that a delivery of the task ended with its worker
+// handing it back, so that delivery does not count toward max_deliver.
+func (s *StatusStore) AddHandBack(ctx context.Context, group, id string) {
+	if s.claims == nil {
+		return
+	}
+	n := s.HandBacks(ctx, group, id) + 1
+	_, _ = s.claims.Put(ctx, Names{Group: group}.StatusKey(id)+".handbacks", []byte(strconv.Itoa(n)))
+}
+
+// HandBacks is how many deliveries of the task were handed back.
+func (s *StatusStore) HandBacks(ctx context.Context, group, id string) int {
+	if s.claims == nil {
+		return 0
+	}
+	e, err := s.claims.Get(ctx, Names{Group: group}.StatusKey(id)+".handbacks")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(e.Value()))
+	return n
+}

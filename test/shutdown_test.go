@@ -61,11 +61,12 @@ func TestShutdownFinishesRunningTask(t *testing.T) {
 }
 
 // When the grace period ends first, the running task is stopped and handed
-// back: another worker of the group takes it and runs it to the end.
+// back: another worker of the group takes it and runs it to the end. A
+// hand-back does not count toward max_deliver.
 func TestShutdownHandsTaskBack(t *testing.T) {
 	t.Parallel()
 	ns := startServer(t)
-	a := startWorker(t, ns.url, workerOpts{Extra: "shutdown_grace: 1\nkill_grace: 1"})
+	a := startWorker(t, ns.url, workerOpts{Extra: "shutdown_grace: 1\nkill_grace: 1\nmax_deliver: 1"})
 	c := connectClient(t, ns.url)
 
 	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "handback-1", "-p", "steps.yml", "-i",
@@ -73,7 +74,7 @@ func TestShutdownHandsTaskBack(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	st := c.waitRunning(t, "production", "handback-1")
 	require.Equal(t, a.id, st.Worker)
-	b := startWorker(t, ns.url, workerOpts{})
+	b := startWorker(t, ns.url, workerOpts{Extra: "max_deliver: 1"})
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case <-a.done:

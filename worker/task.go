@@ -73,7 +73,8 @@ func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
 		r.ack()
 		return
 	}
-	if d.Attempt > w.cfg.MaxDeliver {
+	// Deliveries that ended in a hand-back (the worker stopped) do not count.
+	if d.Attempt > w.cfg.MaxDeliver && d.Attempt-w.deps.Status.HandBacks(life, w.cfg.Names.Group, r.id) > w.cfg.MaxDeliver {
 		r.start()
 		r.finish(schemas.StateFailed, fmt.Sprintf("gave up after %d deliveries: the workers that took it stopped before it finished", w.cfg.MaxDeliver), nil)
 		r.term("max deliveries reached")
@@ -286,7 +287,8 @@ func (r *run) stopMessage(ctx context.Context, timeout time.Duration) string {
 
 // heartbeat keeps the message alive and publishes progress while Ansible runs.
 func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
-	tick := time.NewTicker(min(r.w.cfg.StatusInterval, r.w.cfg.AckWait/3))
+	period := min(r.w.cfg.StatusInterval, r.w.cfg.AckWait/3)
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	lastAck := time.Now()
 	lastPut := time.Now()
@@ -307,7 +309,8 @@ func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
 				r.cancel(ErrCancelled)
 			}
 			counts, output, changed := prog.Snapshot()
-			if !changed && now.Sub(lastPut) < 4*r.w.cfg.StatusInterval {
+			// Every status_interval, and sooner when something changed.
+			if !changed && now.Sub(lastPut)+period/2 < r.w.cfg.StatusInterval {
 				continue
 			}
 			r.mu.Lock()
@@ -383,6 +386,7 @@ func (r *run) handBack() {
 		r.log.Error("some runner events were not published", "err", err)
 	}
 	r.putStatus(r.life)
+	r.w.deps.Status.AddHandBack(r.life, r.w.cfg.Names.Group, r.id)
 	if err := r.d.Nak(0); err != nil {
 		r.log.Warn("hand back failed; the task is redelivered after the ack wait", "err", err)
 	}
