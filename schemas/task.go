@@ -290,6 +290,7 @@ type InvalidTaskError struct {
 	Problems []string
 }
 
+// Error lists the problems in one line.
 func (e *InvalidTaskError) Error() string {
 	return "invalid task: " + strings.Join(e.Problems, "; ")
 }

@@ -38,7 +38,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "ansible-worker")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/ansible-worker")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("AW_TEST_RACE") == "1" {
+		args = append(args, "-race") // the binary under test with the race detector
+	}
+	build := exec.Command("go", append(args, "../cmd/ansible-worker")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ansible-worker:", err)
@@ -303,6 +307,9 @@ func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
 	go func() { _ = wp.cmd.Wait(); close(wp.done) }()
 	t.Cleanup(func() {
 		wp.stop(t)
+		if strings.Contains(wp.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("data race in worker %s (AW_TEST_RACE=1 build)", wp.id)
+		}
 		if t.Failed() {
 			t.Logf("worker %s log:\n%s", wp.id, wp.logs.String())
 		}
