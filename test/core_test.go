@@ -351,6 +351,12 @@ nats:
 		st := c.waitFinal(t, "later", fmt.Sprintf("kept-%d", i), 60*time.Second)
 		require.Equal(t, schemas.StateSuccess, st.State, st.Err())
 	}
+
+	// Commands other than run reach the embedded server through the same
+	// configuration file, without nats.servers.
+	_, errOut, code := runCLI(t, "submit", "-c", cfgPath, "--wait", "-p", "quick.yml", "-i", "inventory/hosts")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, errOut, "success")
 }
 
 func freePort(t testing.TB) int {
