@@ -38,6 +38,14 @@ func runAction(c *cli.Context) error {
 	}
 	defer closer.Close()
 
+	// Keys of features still to come are accepted, so configurations can be
+	// written ahead, but must not look as if they did something.
+	for key, set := range map[string]bool{"worker.jobs_file": cfg.Worker.JobsFile != "", "worker.http_listen": cfg.Worker.HTTPListen != ""} {
+		if set {
+			log.Warn(key + " is not implemented in this version and is ignored")
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
