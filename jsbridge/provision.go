@@ -23,8 +23,11 @@ type ProvisionConfig struct {
 	Names
 	// Replicas of streams, bucket and consumer (1 for a single server).
 	Replicas int
-	// EventsMaxAge bounds how long runner events are kept (0: 7 days).
+	// EventsMaxAge bounds how long runner events are kept (0: for ever).
 	EventsMaxAge time.Duration
+	// StatusTTL bounds how long a status and a claim are kept after their
+	// last update (0: for ever).
+	StatusTTL time.Duration
 	// AckWait of the group's consumer (0: DefaultAckWait).
 	AckWait time.Duration
 }
@@ -47,9 +50,6 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 	}
 	if pc.AckWait <= 0 {
 		pc.AckWait = DefaultAckWait
-	}
-	if pc.EventsMaxAge == 0 {
-		pc.EventsMaxAge = 7 * 24 * time.Hour
 	}
 	a := &Assets{}
 	err := retry(ctx, log, "stream "+TasksStream, func(ctx context.Context) error {
@@ -110,6 +110,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 				Bucket:      b.name,
 				Description: b.desc,
 				History:     10,
+				TTL:         pc.StatusTTL,
 				Storage:     jetstream.FileStorage,
 				Replicas:    pc.Replicas,
 			})

@@ -2,6 +2,7 @@ package jsbridge
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // Several workers of one group starting at the same moment all provision
@@ -120,3 +123,45 @@ func TestOutboxKeepsOrder(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// nats.status_ttl and nats.events_max_age reach the buckets and the events
+// stream, and a later start with other values updates them.
+func TestProvisionRetention(t *testing.T) {
+	t.Parallel()
+	c := embeddedConfig(t, false)
+	e := startEmbedded(t, c)
+	js, err := jetstream.New(connect(t, clientConfig(c, e)))
+	require.NoError(t, err)
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	pc := ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}, StatusTTL: time.Second, EventsMaxAge: time.Hour}
+	a, err := Provision(ctx, js, pc, log)
+	require.NoError(t, err)
+
+	st, err := a.Status.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, time.Second, st.TTL())
+	claims, err := a.Claims.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, time.Second, claims.TTL())
+	require.Equal(t, time.Hour, a.Events.CachedInfo().Config.MaxAge)
+
+	store := NewStatusStore(a, log)
+	require.NoError(t, store.Put(ctx, &schemas.TaskStatus{TaskID: "short", Group: "g", State: schemas.StateSuccess}))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := store.Get(ctx, "g", "short")
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "status still there after its TTL")
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	a, err = Provision(ctx, js, ProvisionConfig{Names: pc.Names}, log)
+	require.NoError(t, err)
+	st, err = a.Status.Status(ctx)
+	require.NoError(t, err)
+	require.Equal(t, time.Duration(0), st.TTL(), "0 keeps statuses for ever")
+	require.Equal(t, time.Duration(0), a.Events.CachedInfo().Config.MaxAge)
+}

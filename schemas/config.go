@@ -226,9 +226,22 @@ type NATSConfig struct {
 	// Replicas is the replica count of the streams, bucket and consumers
 	// this program creates, 1 to 5. Default 1.
 	Replicas int `yaml:"replicas"`
+	// StatusTTL is how long, in seconds, a task's status (and its claim)
+	// is kept after its last update; 0 keeps them for ever. Default 0.
+	StatusTTL float64 `yaml:"status_ttl"`
+	// EventsMaxAge is how long, in seconds, runner events and statuses are
+	// kept in ANSIBLE_EVENTS; 0 keeps them for ever. Default 604800 (7
+	// days).
+	EventsMaxAge float64 `yaml:"events_max_age"`
 	// Embedded runs a NATS server inside the process.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 }
+
+// StatusTTLDuration returns StatusTTL as a time.Duration (0: for ever).
+func (n NATSConfig) StatusTTLDuration() time.Duration { return seconds(n.StatusTTL) }
+
+// EventsMaxAgeDuration returns EventsMaxAge as a time.Duration (0: for ever).
+func (n NATSConfig) EventsMaxAgeDuration() time.Duration { return seconds(n.EventsMaxAge) }
 
 // NkeysSeedInline reports whether NkeysSeed is a seed itself rather than
 // the path of a seed file.
@@ -361,7 +374,8 @@ func DefaultConfig() *Config {
 				FlusherQueueSize:     1024,
 				PendingSize:          8 * 1024 * 1024,
 			},
-			Replicas: 1,
+			Replicas:     1,
+			EventsMaxAge: 7 * 24 * 3600,
 			Embedded: EmbeddedConfig{
 				Listen:   "127.0.0.1:4222",
 				StoreDir: "./data",
@@ -940,6 +954,8 @@ func (c *Config) Validate() error {
 			add("nats.headers.%s: the value may contain only printable characters", k)
 		}
 	}
+	nonNegative("nats.status_ttl", n.StatusTTL)
+	nonNegative("nats.events_max_age", n.EventsMaxAge)
 	o := n.Options
 	nonNegative("nats.options.connect_timeout", o.ConnectTimeout)
 	nonNegative("nats.options.reconnect_time_wait", o.ReconnectTimeWait)

@@ -71,7 +71,8 @@ func runAction(c *cli.Context) error {
 	}
 	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
 	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{
-		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration()}, log)
+		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration(),
+		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration()}, log)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
