@@ -56,6 +56,10 @@ type Config struct {
 	// File is the configuration file that was read, "" when none was. It
 	// is not a configuration key.
 	File string `yaml:"-"`
+	// ExpandedVars are the environment variables the file referred to with
+	// ${VAR}: they may hold secrets, so playbooks do not inherit them. It is
+	// not a configuration key.
+	ExpandedVars []string `yaml:"-"`
 }
 
 // MQTTConfig is the mqtt section: an MQTT broker, as in the MQTT
@@ -415,10 +419,19 @@ func LoadConfig(path string, env func(string) (string, bool)) (*Config, error) {
 			}
 			return nil, fmt.Errorf("reading configuration file: %w", err)
 		}
-		if err := decodeConfig(path, data, env, cfg); err != nil {
+		used := map[string]bool{}
+		record := func(name string) (string, bool) {
+			v, ok := env(name)
+			if ok {
+				used[name] = true
+			}
+			return v, ok
+		}
+		if err := decodeConfig(path, data, record, cfg); err != nil {
 			return nil, err
 		}
 		cfg.File = path
+		cfg.ExpandedVars = slices.Sorted(maps.Keys(used))
 	}
 	if err := cfg.applyEnv(env); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -216,4 +217,23 @@ func TestGitPullFailures(t *testing.T) {
 	require.Equal(t, schemas.StateFailed, st.State)
 	require.Contains(t, st.Err(), "git pull timed out after 2s")
 	require.Empty(t, processesWith("sleep", "31.7"), "the hanging git is killed")
+}
+
+// Playbooks do not inherit the worker's secrets: neither the RUNNER_NATS_*
+// variables nor the variables the configuration file refers to.
+func TestSecretsStayOutOfPlaybooks(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{TopExtra: "mqtt:\n  password: ${AW_TEST_SECRET}",
+		Env: []string{"AW_TEST_SECRET=s3cret-from-config", "RUNNER_NATS_CLIENT_NAME=s3cret-nats", "AW_TEST_PLAIN=visible"}})
+	c := connectClient(t, ns.url)
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "env-1", "-p", "env.yml", "-i", "inventory/hosts", "--wait")
+	require.Equal(t, 0, code, errOut)
+	st, err := c.status("production", "env-1")
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"from_config": "", "runner_nats": "", "plain": "visible"}, st.Output)
+	for _, m := range c.runnerMessages(t, "env-1") {
+		b, _ := json.Marshal(m)
+		require.NotContains(t, string(b), "s3cret")
+	}
 }

@@ -230,6 +230,7 @@ type workerOpts struct {
 	NATSExtra   string // more YAML under nats:
 	Env         []string
 	PlaybookDir string // default testdata/playbooks
+	TopExtra    string // more top-level YAML
 }
 
 // workerProc is a running ansible-worker process.
@@ -266,7 +267,8 @@ nats:
   headers:
     producer: ansible-worker-test
 %s
-`, o.Group, o.PlaybookDir, o.Concurrency, filepath.Join(dir, "data"), indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "))
+%s
+`, o.Group, o.PlaybookDir, o.Concurrency, filepath.Join(dir, "data"), indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "), o.TopExtra)
 	path := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	return path

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,13 +325,14 @@ func newUUID() string {
 }
 
 // ChildEnv is the worker's environment minus what ansible-playbook must not
-// see: the worker's own NATS settings and secrets.
-func ChildEnv(environ []string) []string {
+// see: the worker's own NATS settings and secrets, and the variables named
+// in hide (those the configuration file referred to).
+func ChildEnv(environ []string, hide ...string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(k, "RUNNER_NATS_") || k == "RUNNER_MAX_OUTSTANDING_PINGS" ||
-			strings.HasPrefix(k, "ANSIBLE_WORKER_") {
+			strings.HasPrefix(k, "ANSIBLE_WORKER_") || slices.Contains(hide, k) {
 			continue
 		}
 		out = append(out, kv)

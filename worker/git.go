@@ -42,7 +42,7 @@ func (w *Worker) gitPull(ctx context.Context) error {
 	}
 	cmd := exec.CommandContext(ctx, "git", "pull", "--ff-only")
 	cmd.Dir = w.cfg.PlaybookDir
-	cmd.Env = append(ChildEnv(os.Environ()), "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "GIT_TERMINAL_PROMPT=0")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

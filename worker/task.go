@@ -184,7 +184,7 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 		Executable:  w.cfg.AnsiblePlaybook,
 		Args:        args,
 		Dir:         w.cfg.PlaybookDir,
-		Env:         append(ChildEnv(os.Environ()), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp")),
+		Env:         append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp")),
 		PluginDir:   w.pluginDir,
 		Ident:       r.id,
 		KillGrace:   w.cfg.KillGrace,

@@ -66,6 +66,9 @@ type Config struct {
 	AckWait time.Duration
 	// DataDir holds per-task scratch files and the callback plugin.
 	DataDir string
+	// HiddenEnv are environment variables playbooks must not inherit (the
+	// ones the configuration file referred to, which may hold secrets).
+	HiddenEnv []string
 	// MaxEventBytes bounds an encoded event (the server's max_payload less
 	// room for headers); larger events are shrunk (0: no bound).
 	MaxEventBytes int

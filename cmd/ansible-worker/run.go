@@ -99,6 +99,7 @@ func runAction(c *cli.Context) error {
 		AckWait:         cfg.Worker.AckWaitDuration(),
 		DataDir:         cfg.Worker.DataDir,
 		MaxEventBytes:   int(nc.MaxPayload()) - 8<<10,
+		HiddenEnv:       cfg.ExpandedVars,
 	}, worker.Deps{
 		Conn:      nc,
 		Queue:     jsbridge.NewQueue(assets.Consumer),
