@@ -87,14 +87,9 @@ func TestProvisionConcurrently(t *testing.T) {
 // the server stores them.
 func TestOutboxKeepsOrder(t *testing.T) {
 	t.Parallel()
-	c := embeddedConfig(t, false)
-	e := startEmbedded(t, c)
-	js, err := jetstream.New(connect(t, clientConfig(c, e)))
-	require.NoError(t, err)
+	js, _ := provisioned(t, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}})
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	_, err = Provision(ctx, js, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}}, log)
-	require.NoError(t, err)
 
 	pub := NewPublisher(js, map[string]string{"producer": "test"}, log)
 	ob := pub.NewOutbox(ctx)
@@ -124,19 +119,26 @@ func TestOutboxKeepsOrder(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// nats.status_ttl and nats.events_max_age reach the buckets and the events
-// stream, and a later start with other values updates them.
-func TestProvisionRetention(t *testing.T) {
-	t.Parallel()
+// provisioned starts an embedded server and provisions pc on it.
+func provisioned(t *testing.T, pc ProvisionConfig) (jetstream.JetStream, *Assets) {
+	t.Helper()
 	c := embeddedConfig(t, false)
 	e := startEmbedded(t, c)
 	js, err := jetstream.New(connect(t, clientConfig(c, e)))
 	require.NoError(t, err)
+	a, err := Provision(context.Background(), js, pc, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	return js, a
+}
+
+// nats.status_ttl and nats.events_max_age reach the buckets and the events
+// stream, and a later start with other values updates them.
+func TestProvisionRetention(t *testing.T) {
+	t.Parallel()
+	pc := ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}, StatusTTL: time.Second, EventsMaxAge: time.Hour}
+	js, a := provisioned(t, pc)
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	pc := ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}, StatusTTL: time.Second, EventsMaxAge: time.Hour}
-	a, err := Provision(ctx, js, pc, log)
-	require.NoError(t, err)
 
 	st, err := a.Status.Status(ctx)
 	require.NoError(t, err)
