@@ -237,3 +237,18 @@ func TestSecretsStayOutOfPlaybooks(t *testing.T) {
 		require.NotContains(t, string(b), "s3cret")
 	}
 }
+
+// When ansible-playbook cannot even start, the task fails with the reason.
+func TestAnsibleMissing(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{Extra: "ansible_playbook: /nonexistent/ansible-playbook"})
+	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "no-ansible", "-p", "quick.yml", "-i", "inventory/hosts", "--wait")
+	require.Equal(t, 1, code, errOut)
+	c := connectClient(t, ns.url)
+	st, err := c.status("production", "no-ansible")
+	require.NoError(t, err)
+	require.Equal(t, schemas.StateFailed, st.State)
+	require.Contains(t, st.Err(), "/nonexistent/ansible-playbook")
+	require.Contains(t, st.Err(), "no such file")
+}

@@ -18,7 +18,8 @@ type Progress struct {
 	output   map[string]any
 	failures []string
 	errLines []string
-	final    bool // counts come from playbook_on_stats
+	lastText []string // the last lines of output, for a failure nothing else explains
+	final    bool     // counts come from playbook_on_stats
 	changed  bool
 }
 
@@ -126,6 +127,10 @@ func (p *Progress) observeText(s string) {
 	if strings.HasPrefix(t, "ERROR!") || (len(p.errLines) > 0 && len(p.errLines) < 8) {
 		p.errLines = append(p.errLines, t)
 	}
+	if len(p.lastText) == 5 {
+		p.lastText = p.lastText[1:]
+	}
+	p.lastText = append(p.lastText, t)
 }
 
 func resultMessage(f eventFields) string {
@@ -171,7 +176,8 @@ func (p *Progress) Snapshot() (schemas.Counts, map[string]any, bool) {
 }
 
 // FailureReason describes why the run failed: the failing tasks with their
-// messages, else Ansible's own error text, else "".
+// messages, else Ansible's own error text, else the last lines of output
+// (a crash, a missing executable), else "".
 func (p *Progress) FailureReason() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -182,6 +188,8 @@ func (p *Progress) FailureReason() string {
 		return fmt.Sprintf("%s (and %d more failures)", p.failures[0], len(p.failures)-1)
 	case len(p.errLines) > 0:
 		return strings.Join(p.errLines, "\n")
+	case len(p.lastText) > 0:
+		return strings.Join(p.lastText, "\n")
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -278,9 +279,14 @@ func TestProgressFailureReason(t *testing.T) {
 			}
 			return evs
 		}, "ERROR! long" + strings.Repeat("\ndetail", 7)},
-		{"verbose lines without ERROR", func(t *testing.T) []*schemas.Event {
-			return []*schemas.Event{verbose("Using /etc/ansible/ansible.cfg as config file"), verbose("[WARNING]: x")}
-		}, ""},
+		{"no ERROR: the last lines of output", func(t *testing.T) []*schemas.Event {
+			evs := []*schemas.Event{verbose("Using /etc/ansible/ansible.cfg as config file")}
+			for i := range 6 {
+				evs = append(evs, verbose(fmt.Sprintf("line %d", i)))
+			}
+			return append(evs, verbose("ansible-worker: cannot start ansible-playbook: no such file"))
+		}, "line 2\nline 3\nline 4\nline 5\nansible-worker: cannot start ansible-playbook: no such file"},
+		{"nothing at all", func(t *testing.T) []*schemas.Event { return nil }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -233,9 +233,9 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 		msg = r.stopMessage(ctx, timeout)
 	case exit.RC != 0:
 		state = schemas.StateFailed
-		msg = prog.FailureReason()
-		if msg == "" {
-			msg = fmt.Sprintf("ansible-playbook exited with code %d", exit.RC)
+		msg = fmt.Sprintf("ansible-playbook exited with code %d", exit.RC)
+		if reason := prog.FailureReason(); reason != "" {
+			msg = reason
 		}
 	}
 	if state == schemas.StateQueued {
