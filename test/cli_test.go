@@ -179,3 +179,23 @@ func TestCLIStatusTasksWatch(t *testing.T) {
 	require.Contains(t, out, "TASK [Check the disk]")
 	require.Contains(t, errOut, "disk is full")
 }
+
+// On a terminal, submit --wait draws a progress line (state, time, counts,
+// current task) under the live output and clears it at the end.
+func TestSubmitWaitProgressLineOnTerminal(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{})
+
+	// script(1) gives the command a pseudo-terminal.
+	cmd := exec.Command("script", "-qfec", binary+" submit -s "+ns.url+
+		" --wait --task-id tty-1 -p steps.yml -i inventory/hosts -e pause=2", "/dev/null")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	s := string(out)
+	require.Contains(t, s, "\r\x1b[K[running]", "a progress line drawn in place")
+	require.Contains(t, s, "task: Pause", "it names the current task")
+	require.GreaterOrEqual(t, strings.Count(s, "task: Pause"), 4, "redrawn while the 2 s pause runs: its clock moves")
+	require.Contains(t, s, "TASK [Step three]")
+	require.Contains(t, s, "task tty-1 success")
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -122,7 +123,10 @@ func (cl *client) getStatus(ctx context.Context, id string) (*schemas.TaskStatus
 // follow streams a task's output and progress and exits with its result.
 func (cl *client) follow(ctx context.Context, id string, showOutput bool, out, errOut io.Writer) error {
 	p := newProgressLine(errOut)
+	stopTicker := p.tick(250 * time.Millisecond)
 	final, err := jsbridge.Follow(ctx, cl.js, cl.names, id, showOutput, func(u jsbridge.Update) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		switch {
 		case u.Event != nil:
 			if showOutput && u.Event.Stdout != "" {
@@ -135,6 +139,7 @@ func (cl *client) follow(ctx context.Context, id string, showOutput bool, out, e
 		}
 		p.draw()
 	})
+	stopTicker()
 	p.clear()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -167,6 +172,7 @@ func summary(st *schemas.TaskStatus) string {
 // terminal it is redrawn in place; otherwise nothing is drawn (the output
 // and the final summary say it all).
 type progressLine struct {
+	mu     sync.Mutex // held by the caller of event, status, draw, clear
 	w      io.Writer
 	tty    bool
 	shown  bool
@@ -185,6 +191,32 @@ func newProgressLine(w io.Writer) *progressLine {
 		}
 	}
 	return &progressLine{w: w, tty: tty, state: schemas.StateQueued, start: time.Now()}
+}
+
+// tick redraws the line every d so its clock runs while Ansible is quiet;
+// the returned function stops it.
+func (p *progressLine) tick(d time.Duration) func() {
+	if !p.tty {
+		return func() {}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				p.draw()
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 func (p *progressLine) event(ev *schemas.Event) {
