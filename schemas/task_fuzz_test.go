@@ -42,8 +42,14 @@ func FuzzParseTaskRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	v, err := NewValidator()
+	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := ParseTaskRequest(data)
+		// The published JSON Schema says the same as the parser.
+		if agree, why := schemaAgrees(v, data, err); !agree {
+			t.Fatalf("JSON Schema and parser disagree on %q: %s", data, why)
+		}
 		if req.TaskID != "" {
 			require.True(t, ValidID(req.TaskID), "returned an invalid id %q", req.TaskID)
 		}

@@ -31,6 +31,10 @@ import (
 // binary is the ansible-worker executable built once for the package.
 var binary string
 
+// validator checks every status, event and runner status the tests read
+// against the published JSON Schemas.
+var validator *schemas.Validator
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "aw-bin-")
 	if err != nil {
@@ -38,6 +42,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "ansible-worker")
+	if validator, err = schemas.NewValidator(); err != nil {
+		fmt.Fprintln(os.Stderr, "JSON Schemas:", err)
+		os.Exit(1)
+	}
 	args := []string{"build", "-o", binary}
 	if os.Getenv("AW_TEST_RACE") == "1" {
 		args = append(args, "-race") // the binary under test with the race detector
@@ -144,6 +152,9 @@ func (c *client) status(group, id string) (*schemas.TaskStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := validator.Validate(schemas.SchemaTaskStatus, e.Value()); err != nil {
+		return nil, fmt.Errorf("status of %s does not fit its JSON Schema: %w: %s", id, err, e.Value())
+	}
 	st, err := schemas.ParseTaskStatus(e.Value())
 	return &st, err
 }
@@ -200,6 +211,11 @@ func (c *client) runnerMessages(t testing.TB, id string) []runnerMsg {
 		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		require.NoError(t, err)
 		rm := runnerMsg{Subject: m.Subject(), Header: m.Headers()}
+		schema := schemas.SchemaRunnerStatus
+		if strings.HasSuffix(m.Subject(), ".event") {
+			schema = schemas.SchemaEvent
+		}
+		require.NoError(t, validator.Validate(schema, m.Data()), "%s: %s", m.Subject(), m.Data())
 		if strings.HasSuffix(m.Subject(), ".event") {
 			rm.Event = &schemas.Event{}
 			require.NoError(t, json.Unmarshal(m.Data(), rm.Event))

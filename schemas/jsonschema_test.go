@@ -1,0 +1,112 @@
+package schemas
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+// schemaAgrees reports whether the task request JSON Schema accepts data
+// exactly when ParseTaskRequest does (parseErr is its error). Inputs the
+// schema cannot speak about (not JSON, not UTF-8, over the size limit) agree
+// trivially.
+func schemaAgrees(v *Validator, data []byte, parseErr error) (bool, string) {
+	if len(data) > MaxTaskSize || !utf8.Valid(data) || !json.Valid(data) {
+		return true, ""
+	}
+	// JSON Schema sees one document; the parser also refuses whitespace
+	// other than JSON's and trailing data, which json.Valid already rules out.
+	serr := v.Validate(SchemaTaskRequest, data)
+	if (serr == nil) == (parseErr == nil) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("schema: %v; parser: %v", serr, parseErr)
+}
+
+// Every JSON Schema compiles and is served by name.
+func TestJSONSchemasCompile(t *testing.T) {
+	t.Parallel()
+	_, err := NewValidator()
+	require.NoError(t, err)
+	for _, n := range SchemaNames() {
+		b, err := JSONSchema(n)
+		require.NoError(t, err)
+		require.True(t, json.Valid(b), n)
+	}
+	_, err = JSONSchema("nope")
+	require.Error(t, err)
+}
+
+// The task request JSON Schema accepts exactly what ParseTaskRequest
+// accepts, over the seed example and the whole fuzz corpus.
+func TestTaskRequestSchemaAgreesWithParser(t *testing.T) {
+	t.Parallel()
+	v, err := NewValidator()
+	require.NoError(t, err)
+	inputs := [][]byte{[]byte(seedExample), []byte(minimalRequest)}
+	files, err := filepath.Glob("testdata/fuzz/FuzzParseTaskRequest/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		inputs = append(inputs, readCorpusFile(t, f))
+	}
+	accepted := 0
+	for _, in := range inputs {
+		_, perr := ParseTaskRequest(in)
+		ok, why := schemaAgrees(v, in, perr)
+		require.True(t, ok, "%q: %s", in, why)
+		if perr == nil {
+			accepted++
+		}
+	}
+	require.Positive(t, accepted, "the corpus holds valid requests too")
+	require.NoError(t, v.Validate(SchemaTaskRequest, []byte(seedExample)))
+}
+
+// A TaskStatus as the worker writes it, in every state, fits its schema;
+// the seed's example does too.
+func TestTaskStatusSchema(t *testing.T) {
+	t.Parallel()
+	v, err := NewValidator()
+	require.NoError(t, err)
+	now := time.Now()
+	for _, st := range []State{StateQueued, StateRunning, StateSuccess, StateFailed, StateCancelled, StateTimeout} {
+		s := TaskStatus{TaskID: "t1", State: st, CreatedAt: NewTime(now), Output: map[string]any{}, Group: "production"}
+		if st != StateQueued {
+			rc := 2
+			s.StartedAt, s.CompletedAt, s.ReturnCode, s.Worker, s.Attempt = NewTime(now), NewTime(now), &rc, "w1", 1
+			s.SetError("boom")
+		}
+		b, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.NoError(t, v.Validate(SchemaTaskStatus, b), string(b))
+	}
+	require.Error(t, v.Validate(SchemaTaskStatus, []byte(`{"task_id":"t1","state":"done"}`)))
+}
+
+// readCorpusFile decodes a `go test fuzz v1` file holding one []byte.
+func readCorpusFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 1<<20), 4<<20)
+	require.True(t, sc.Scan())
+	require.Equal(t, "go test fuzz v1", sc.Text())
+	require.True(t, sc.Scan(), path)
+	line := strings.TrimSpace(sc.Text())
+	require.True(t, strings.HasPrefix(line, "[]byte(") && strings.HasSuffix(line, ")"), path)
+	s, err := strconv.Unquote(line[len("[]byte(") : len(line)-1])
+	require.NoError(t, err, path)
+	return []byte(s)
+}
