@@ -133,7 +133,6 @@ func TestCLIStatusTasksWatch(t *testing.T) {
 		}
 		close(lines)
 	}()
-	time.Sleep(300 * time.Millisecond) // let the watcher subscribe before the first update
 
 	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "ok-1", "-p", "quick.yml", "-i", "inventory/hosts", "--wait")
 	require.Equal(t, 0, code, errOut)

@@ -55,7 +55,7 @@ func statusCommand() *cli.Command {
 func watchCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "watch",
-		Usage:     "follow one task live (output, progress, exit code), or every status change of the group",
+		Usage:     "follow one task live (output, progress, exit code), or the statuses of the group and every change",
 		ArgsUsage: "[TASK_ID]",
 		Flags: withCommon(groupFlag(),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not print the playbook output"},
@@ -260,13 +260,14 @@ func (p *progressLine) clear() {
 	}
 }
 
-// watchGroup prints every status change of the group until interrupted.
+// watchGroup prints the current status of every task of the group, then
+// every change, until interrupted (like `nats kv watch`).
 func (cl *client) watchGroup(ctx context.Context, asJSON bool, out io.Writer) error {
 	store, err := cl.statusStore(ctx)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUnreachable)
 	}
-	w, err := store.KV().Watch(ctx, cl.names.Group+".*", jetstream.UpdatesOnly())
+	w, err := store.KV().Watch(ctx, cl.names.Group+".*")
 	if err != nil {
 		return cli.Exit(err.Error(), exitUnreachable)
 	}
