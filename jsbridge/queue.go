@@ -53,11 +53,15 @@ func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reaso
 // time: a worker asks for a task only when it has a free slot, so no task
 // waits in a busy worker's buffer.
 type Queue struct {
-	cons jetstream.Consumer
+	cons    jetstream.Consumer
+	stream  jetstream.Stream
+	subject string
 }
 
-// NewQueue wraps the group's durable consumer.
-func NewQueue(cons jetstream.Consumer) *Queue { return &Queue{cons: cons} }
+// NewQueue wraps the group's durable consumer on the tasks stream.
+func NewQueue(a *Assets, names Names) *Queue {
+	return &Queue{cons: a.Consumer, stream: a.Tasks, subject: names.TaskSubject()}
+}
 
 // Next waits up to wait for one task. It returns ErrNoTask when none came.
 func (q *Queue) Next(ctx context.Context, wait time.Duration) (*Delivery, error) {
@@ -89,4 +93,29 @@ func (q *Queue) Waiting(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("consumer info: %w", err)
 	}
 	return info.NumPending, nil
+}
+
+// EachStored calls fn with each task of the group still in the stream,
+// oldest first, up to limit of them: the waiting ones and those being run.
+func (q *Queue) EachStored(ctx context.Context, limit int, fn func(Submission)) error {
+	info, err := q.stream.Info(ctx, jetstream.WithSubjectFilter(q.subject))
+	if err != nil {
+		return fmt.Errorf("tasks stream info: %w", err)
+	}
+	if info.State.Subjects[q.subject] == 0 {
+		return nil
+	}
+	seq := info.State.FirstSeq
+	for range limit {
+		m, err := q.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(q.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read stored task: %w", err)
+		}
+		fn(Submission{Seq: m.Sequence, Stored: m.Time, Data: m.Data})
+		seq = m.Sequence + 1
+	}
+	return nil
 }

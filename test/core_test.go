@@ -382,3 +382,37 @@ func TestMQTTSubmission(t *testing.T) {
 	st := c.waitFinal(t, "production", "mqtt-1", 60*time.Second)
 	require.Equal(t, schemas.StateSuccess, st.State, st.Err())
 }
+
+// Tasks submitted while no worker of their group runs are recorded as
+// queued as soon as one starts, then run in order.
+func TestTasksQueuedBeforeAnyWorker(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	startWorker(t, ns.url, workerOpts{}) // provisions the streams; serves another group
+	c := connectClient(t, ns.url)
+	for _, tc := range []struct{ id, body string }{
+		{"early-1", taskJSON(t, map[string]any{"task_id": "early-1", "playbook": "slow.yml", "inventory": "inventory/hosts",
+			"extra_vars": map[string]any{"seconds": 3}})},
+		{"early-2", taskJSON(t, map[string]any{"task_id": "early-2", "playbook": "quick.yml", "inventory": "inventory/hosts"})},
+	} {
+		out, err := natsCLI(t, ns.url, "pub", "ansible.late.tasks", tc.body)
+		require.NoError(t, err, out)
+	}
+	_, err := c.status("late", "early-2")
+	require.Error(t, err, "nobody has seen it yet")
+
+	startWorker(t, ns.url, workerOpts{Group: "late"})
+	c.waitRunning(t, "late", "early-1")
+	// Recorded while it waits behind early-1 (3 s).
+	st := c.waitStatus(t, "late", "early-2", 3*time.Second, func(s *schemas.TaskStatus) error {
+		if s.State != schemas.StateQueued {
+			return fmt.Errorf("state %s", s.State)
+		}
+		return nil
+	})
+	require.NotNil(t, st.CreatedAt)
+	for _, id := range []string{"early-1", "early-2"} {
+		st = c.waitFinal(t, "late", id, 60*time.Second)
+		require.Equal(t, schemas.StateSuccess, st.State, st.Err())
+	}
+}

@@ -13,7 +13,31 @@ import (
 // any worker pulls it: it records the task as queued, and refuses it when
 // the group's queue is full. Everything it decides is also checked when the
 // task is pulled, so a submission it never sees loses nothing.
-func (w *Worker) intake(sub jsbridge.Submission) {
+func (w *Worker) intake(sub jsbridge.Submission) { w.admit(sub, true) }
+
+// catchUp records as queued the tasks that were submitted while no worker of
+// the group listened (intake is at most once). The queue limit is not applied
+// to them: they were taken in when submitted.
+func (w *Worker) catchUp(ctx context.Context) {
+	n := 0
+	err := w.deps.Queue.EachStored(ctx, catchUpLimit, func(sub jsbridge.Submission) {
+		w.admit(sub, false)
+		n++
+	})
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("could not look at the tasks already queued", "err", err)
+	}
+	if n > 0 {
+		w.log.Info("tasks already in the queue recorded", "tasks", n)
+	}
+}
+
+// catchUpLimit bounds how many stored tasks catchUp looks at.
+const catchUpLimit = 10000
+
+// admit records a stored submission as queued; with checkLimit it refuses it
+// when the group's queue is full.
+func (w *Worker) admit(sub jsbridge.Submission, checkLimit bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := schemas.ParseTaskRequest(sub.Data)
@@ -26,7 +50,7 @@ func (w *Worker) intake(sub jsbridge.Submission) {
 		return // a duplicate is dropped, and logged, when pulled
 	}
 	full := ""
-	if w.cfg.MaxQueueSize > 0 {
+	if checkLimit && w.cfg.MaxQueueSize > 0 {
 		waiting, err := w.deps.Queue.Waiting(ctx)
 		// Waiting counts this task too while nobody has taken it.
 		if err == nil && waiting > uint64(w.cfg.MaxQueueSize) {

@@ -182,6 +182,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopCancels()
+	go w.catchUp(ctx)
 
 	if w.cfg.Supervisor != "" {
 		w.supervisors = NewSupervisors(w.cfg.Supervisor, w.cfg.Concurrency)

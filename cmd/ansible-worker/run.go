@@ -102,7 +102,7 @@ func runAction(c *cli.Context) error {
 		HiddenEnv:       cfg.ExpandedVars,
 	}, worker.Deps{
 		Conn:      nc,
-		Queue:     jsbridge.NewQueue(assets.Consumer),
+		Queue:     jsbridge.NewQueue(assets, names),
 		Status:    jsbridge.NewStatusStore(assets, log),
 		Publisher: jsbridge.NewPublisher(js, cfg.NATS.Headers, log),
 	}, log)
