@@ -14,19 +14,22 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	schemadocs "github.com/ansible-worker/ansible-worker/schemas/jsonschema"
+	"github.com/ansible-worker/ansible-worker/schemas/jsonschema/validate"
 )
 
 // schemaAgrees reports whether the task request JSON Schema accepts data
 // exactly when ParseTaskRequest does (parseErr is its error). Inputs the
 // schema cannot speak about (not JSON, not UTF-8, over the size limit) agree
 // trivially.
-func schemaAgrees(v *Validator, data []byte, parseErr error) (bool, string) {
+func schemaAgrees(v *validate.Validator, data []byte, parseErr error) (bool, string) {
 	if len(data) > MaxTaskSize || !utf8.Valid(data) || !json.Valid(data) {
 		return true, ""
 	}
 	// JSON Schema sees one document; the parser also refuses whitespace
 	// other than JSON's and trailing data, which json.Valid already rules out.
-	serr := v.Validate(SchemaTaskRequest, data)
+	serr := v.Validate(schemadocs.TaskRequest, data)
 	if (serr == nil) == (parseErr == nil) {
 		return true, ""
 	}
@@ -36,14 +39,14 @@ func schemaAgrees(v *Validator, data []byte, parseErr error) (bool, string) {
 // Every JSON Schema compiles and is served by name.
 func TestJSONSchemasCompile(t *testing.T) {
 	t.Parallel()
-	_, err := NewValidator()
+	_, err := validate.New()
 	require.NoError(t, err)
-	for _, n := range SchemaNames() {
-		b, err := JSONSchema(n)
+	for _, n := range schemadocs.Names() {
+		b, err := schemadocs.Document(n)
 		require.NoError(t, err)
 		require.True(t, json.Valid(b), n)
 	}
-	_, err = JSONSchema("nope")
+	_, err = schemadocs.Document("nope")
 	require.Error(t, err)
 }
 
@@ -51,7 +54,7 @@ func TestJSONSchemasCompile(t *testing.T) {
 // accepts, over the seed example and the whole fuzz corpus.
 func TestTaskRequestSchemaAgreesWithParser(t *testing.T) {
 	t.Parallel()
-	v, err := NewValidator()
+	v, err := validate.New()
 	require.NoError(t, err)
 	inputs := [][]byte{[]byte(seedExample), []byte(minimalRequest)}
 	files, err := filepath.Glob("testdata/fuzz/FuzzParseTaskRequest/*")
@@ -70,14 +73,14 @@ func TestTaskRequestSchemaAgreesWithParser(t *testing.T) {
 		}
 	}
 	require.Positive(t, accepted, "the corpus holds valid requests too")
-	require.NoError(t, v.Validate(SchemaTaskRequest, []byte(seedExample)))
+	require.NoError(t, v.Validate(schemadocs.TaskRequest, []byte(seedExample)))
 }
 
 // A TaskStatus as the worker writes it, in every state, fits its schema;
 // the seed's example does too.
 func TestTaskStatusSchema(t *testing.T) {
 	t.Parallel()
-	v, err := NewValidator()
+	v, err := validate.New()
 	require.NoError(t, err)
 	now := time.Now()
 	for _, st := range []State{StateQueued, StateRunning, StateSuccess, StateFailed, StateCancelled, StateTimeout} {
@@ -89,9 +92,9 @@ func TestTaskStatusSchema(t *testing.T) {
 		}
 		b, err := json.Marshal(s)
 		require.NoError(t, err)
-		require.NoError(t, v.Validate(SchemaTaskStatus, b), string(b))
+		require.NoError(t, v.Validate(schemadocs.TaskStatus, b), string(b))
 	}
-	require.Error(t, v.Validate(SchemaTaskStatus, []byte(`{"task_id":"t1","state":"done"}`)))
+	require.Error(t, v.Validate(schemadocs.TaskStatus, []byte(`{"task_id":"t1","state":"done"}`)))
 }
 
 // readCorpusFile decodes a `go test fuzz v1` file holding one []byte.

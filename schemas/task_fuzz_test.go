@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/schemas/jsonschema/validate"
 )
 
 // FuzzParseTaskRequest feeds arbitrary bytes to ParseTaskRequest. It must
@@ -42,7 +44,7 @@ func FuzzParseTaskRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	v, err := NewValidator()
+	v, err := validate.New()
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := ParseTaskRequest(data)

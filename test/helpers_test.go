@@ -26,6 +26,8 @@ import (
 
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
+	schemadocs "github.com/ansible-worker/ansible-worker/schemas/jsonschema"
+	"github.com/ansible-worker/ansible-worker/schemas/jsonschema/validate"
 )
 
 // binary is the ansible-worker executable built once for the package.
@@ -33,7 +35,7 @@ var binary string
 
 // validator checks every status, event and runner status the tests read
 // against the published JSON Schemas.
-var validator *schemas.Validator
+var validator *validate.Validator
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "aw-bin-")
@@ -42,7 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "ansible-worker")
-	if validator, err = schemas.NewValidator(); err != nil {
+	if validator, err = validate.New(); err != nil {
 		fmt.Fprintln(os.Stderr, "JSON Schemas:", err)
 		os.Exit(1)
 	}
@@ -152,7 +154,7 @@ func (c *client) status(group, id string) (*schemas.TaskStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := validator.Validate(schemas.SchemaTaskStatus, e.Value()); err != nil {
+	if err := validator.Validate(schemadocs.TaskStatus, e.Value()); err != nil {
 		return nil, fmt.Errorf("status of %s does not fit its JSON Schema: %w: %s", id, err, e.Value())
 	}
 	st, err := schemas.ParseTaskStatus(e.Value())
@@ -211,9 +213,9 @@ func (c *client) runnerMessages(t testing.TB, id string) []runnerMsg {
 		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		require.NoError(t, err)
 		rm := runnerMsg{Subject: m.Subject(), Header: m.Headers()}
-		schema := schemas.SchemaRunnerStatus
+		schema := schemadocs.RunnerStatus
 		if strings.HasSuffix(m.Subject(), ".event") {
-			schema = schemas.SchemaEvent
+			schema = schemadocs.Event
 		}
 		require.NoError(t, validator.Validate(schema, m.Data()), "%s: %s", m.Subject(), m.Data())
 		if strings.HasSuffix(m.Subject(), ".event") {

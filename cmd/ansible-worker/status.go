@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
@@ -186,9 +187,9 @@ type progressLine struct {
 func newProgressLine(w io.Writer) *progressLine {
 	tty := false
 	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
+		// A terminal, not just any character device (/dev/null is one).
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		tty = err == nil
 	}
 	return &progressLine{w: w, tty: tty, state: schemas.StateQueued, start: time.Now()}
 }

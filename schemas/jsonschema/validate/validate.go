@@ -1,53 +1,29 @@
-package schemas
+// Package validate checks JSON documents against ansible-worker's JSON
+// Schemas. It is kept apart from the program, which does not need it: the
+// JSON Schema library's start-up cost would otherwise be paid by every
+// command.
+package validate
 
 import (
 	"bytes"
-	"embed"
 	"fmt"
-	"slices"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	schemadocs "github.com/ansible-worker/ansible-worker/schemas/jsonschema"
 )
-
-// JSON Schema documents (draft 2020-12) of the wire types, for users who
-// validate before they publish, and for the tests that keep the Go types
-// and the documents in step.
-//
-//go:embed jsonschema/*.schema.json
-var schemaFiles embed.FS
-
-// Names of the JSON Schemas.
-const (
-	SchemaTaskRequest  = "task-request"
-	SchemaTaskStatus   = "task-status"
-	SchemaRunnerStatus = "runner-status"
-	SchemaEvent        = "event"
-)
-
-// SchemaNames lists every JSON Schema.
-func SchemaNames() []string {
-	return []string{SchemaTaskRequest, SchemaTaskStatus, SchemaRunnerStatus, SchemaEvent}
-}
-
-// JSONSchema returns the JSON Schema document called name.
-func JSONSchema(name string) ([]byte, error) {
-	if !slices.Contains(SchemaNames(), name) {
-		return nil, fmt.Errorf("no JSON Schema %q (have %v)", name, SchemaNames())
-	}
-	return schemaFiles.ReadFile("jsonschema/" + name + ".schema.json")
-}
 
 // Validator checks JSON documents against the wire types' JSON Schemas.
 type Validator struct {
 	compiled map[string]*jsonschema.Schema
 }
 
-// NewValidator compiles every JSON Schema.
-func NewValidator() (*Validator, error) {
+// New compiles every JSON Schema.
+func New() (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	v := &Validator{compiled: map[string]*jsonschema.Schema{}}
-	for _, name := range SchemaNames() {
-		b, err := JSONSchema(name)
+	for _, name := range schemadocs.Names() {
+		b, err := schemadocs.Document(name)
 		if err != nil {
 			return nil, err
 		}
