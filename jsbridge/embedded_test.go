@@ -139,7 +139,7 @@ func mosquittoPub(t *testing.T, addr, topic, payload string, args ...string) (st
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto_pub")
 	if err != nil {
-		t.Skip("mosquitto_pub is not installed (apt-get install mosquitto-clients)")
+		t.Fatal("mosquitto_pub is not installed: run scripts/deps.sh (apt-get install mosquitto-clients)")
 	}
 	host, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
