@@ -32,8 +32,7 @@ func TestNatsPubTaskSucceeds(t *testing.T) {
 
 	task := taskJSON(t, map[string]any{"task_id": "pub-1", "playbook": "full.yml", "inventory": "inventory/hosts",
 		"extra_vars": map[string]any{"who": "nats"}})
-	out, err := natsCLI(t, ns.url, "pub", "--jetstream", "-H", "Nats-Msg-Id:pub-1", "ansible.production.tasks", task)
-	require.NoError(t, err, out)
+	out := jsPub(t, ns.url, "ansible.production.tasks", "pub-1", task)
 	require.Contains(t, out, "Stored in Stream: ANSIBLE_TASKS")
 
 	want := playRecap(t, "full.yml")
@@ -204,8 +203,7 @@ func TestTwoWorkersShareTheQueue(t *testing.T) {
 		id := fmt.Sprintf("share-%d", i)
 		task := taskJSON(t, map[string]any{"task_id": id, "playbook": "steps.yml", "inventory": "inventory/hosts",
 			"extra_vars": map[string]any{"pause": 0.3}})
-		out, err := natsCLI(t, ns.url, "pub", "--jetstream", "-H", "Nats-Msg-Id:"+id, "ansible.production.tasks", task)
-		require.NoError(t, err, out)
+		jsPub(t, ns.url, "ansible.production.tasks", id, task)
 	}
 	byWorker := map[string]int{}
 	for i := range 10 {
@@ -329,8 +327,7 @@ nats:
 	for i := range 3 {
 		id := fmt.Sprintf("kept-%d", i)
 		task := taskJSON(t, map[string]any{"task_id": id, "playbook": "quick.yml", "inventory": "inventory/hosts"})
-		out, err := natsCLI(t, url, "pub", "--jetstream", "-H", "Nats-Msg-Id:"+id, "ansible.later.tasks", task)
-		require.NoError(t, err, out)
+		jsPub(t, url, "ansible.later.tasks", id, task)
 	}
 	stop(srv)
 	srv = start()

@@ -34,8 +34,7 @@ func TestDuplicateSubmissionsRunOnce(t *testing.T) {
 		for i := range 2 {
 			switch path {
 			case "jetstream":
-				out, err := natsCLI(t, ns.url, "pub", "--jetstream", "-H", "Nats-Msg-Id:"+id, "ansible.production.tasks", task)
-				require.NoError(t, err, out)
+				out := jsPub(t, ns.url, "ansible.production.tasks", id, task)
 				if i == 1 {
 					require.Contains(t, out, "Duplicate")
 				}

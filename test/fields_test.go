@@ -29,8 +29,7 @@ func TestTaskFieldsReachAnsible(t *testing.T) {
 		"limit":      "host2", "tags": []string{"deploy"}, "skip_tags": []string{"never_me"},
 		"verbosity": 2, "check_mode": true, "diff_mode": true, "forks": 3,
 	})
-	out, err := natsCLI(t, ns.url, "pub", "--jetstream", "-H", "Nats-Msg-Id:fields-1", "ansible.production.tasks", task)
-	require.NoError(t, err, out)
+	jsPub(t, ns.url, "ansible.production.tasks", "fields-1", task)
 	st := c.waitFinal(t, "production", "fields-1", 60*time.Second)
 	require.Equal(t, schemas.StateSuccess, st.State, st.Err())
 	got := map[string]string{}

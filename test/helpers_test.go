@@ -508,3 +508,12 @@ func waitQueueEmpty(t testing.TB, url string) {
 		return nil
 	})
 }
+
+// jsPub submits task to subject with the real nats CLI as a JetStream
+// publish carrying Nats-Msg-Id: id, and returns the CLI's output.
+func jsPub(t testing.TB, url, subject, id, task string) string {
+	t.Helper()
+	out, err := natsCLI(t, url, "pub", "--jetstream", "-H", "Nats-Msg-Id:"+id, subject, task)
+	require.NoError(t, err, out)
+	return out
+}
