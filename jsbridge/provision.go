@@ -30,7 +30,19 @@ type ProvisionConfig struct {
 	StatusTTL time.Duration
 	// AckWait of the group's consumer (0: DefaultAckWait).
 	AckWait time.Duration
+	// TasksMaxMsgSize is the largest message the tasks stream stores, in
+	// bytes, headers included (0 or -1: the server's max_payload).
+	TasksMaxMsgSize int32
+	// TasksMaxBytes bounds the tasks stream's size in bytes (0 or -1: no
+	// limit). A publish beyond it is refused, nothing stored is dropped.
+	TasksMaxBytes int64
+	// TasksMaxAge is how long a task may stay in the tasks stream (0: for
+	// ever).
+	TasksMaxAge time.Duration
 }
+
+// tasksDuplicates is the tasks stream's window for Nats-Msg-Id duplicates.
+const tasksDuplicates = 10 * time.Minute
 
 // Assets are the provisioned streams, buckets and consumer of one group.
 type Assets struct {
@@ -45,6 +57,14 @@ type Assets struct {
 // group needs. Several workers may run it at the same moment: a create that
 // loses a race is retried as an update.
 func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
+	a, err := provision(ctx, js, pc, log)
+	if err != nil {
+		return nil, explainStorage(err, pc)
+	}
+	return a, nil
+}
+
+func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
 	if pc.Replicas < 1 {
 		pc.Replicas = 1
 	}
@@ -53,19 +73,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 	}
 	a := &Assets{}
 	err := retry(ctx, log, "stream "+TasksStream, func(ctx context.Context) error {
-		cfg := jetstream.StreamConfig{
-			Name:        TasksStream,
-			Description: "ansible-worker task queue",
-			Subjects:    []string{pc.TasksWildcard()},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    pc.Replicas,
-			Duplicates:  10 * time.Minute,
-			// Every stored submission is echoed on IntakePrefix, so workers
-			// learn of it at once (queued status, duplicates, queue limit),
-			// whoever submitted it and however.
-			RePublish: &jetstream.RePublish{Source: ">", Destination: IntakePrefix + ".>"},
-		}
+		cfg := tasksStreamConfig(pc)
 		// Keep subjects another prefix added to a shared stream.
 		if st, err := js.Stream(ctx, TasksStream); err == nil {
 			for _, s := range st.CachedInfo().Config.Subjects {
@@ -74,6 +82,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 				}
 			}
 		}
+		// Updates a stream an older version created in place: limits and
+		// discard policy may change on a work-queue stream.
 		st, err := js.CreateOrUpdateStream(ctx, cfg)
 		a.Tasks = st
 		return err
@@ -143,6 +153,50 @@ func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 	return a, nil
 }
 
+// tasksStreamConfig is the configuration of the tasks stream for pc.
+func tasksStreamConfig(pc ProvisionConfig) jetstream.StreamConfig {
+	dupes := tasksDuplicates
+	if pc.TasksMaxAge > 0 {
+		dupes = min(dupes, pc.TasksMaxAge) // the server wants no more than MaxAge
+	}
+	return jetstream.StreamConfig{
+		Name:        TasksStream,
+		Description: "ansible-worker task queue",
+		Subjects:    []string{pc.TasksWildcard()},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    pc.Replicas,
+		Duplicates:  dupes,
+		// Publishers are not trusted: a full stream refuses a publish with
+		// an error rather than dropping what it holds, and neither an
+		// oversized message nor a forgotten group fills it for ever.
+		MaxMsgSize: pc.TasksMaxMsgSize,
+		MaxBytes:   pc.TasksMaxBytes,
+		MaxAge:     pc.TasksMaxAge,
+		Discard:    jetstream.DiscardNew,
+		// Every stored submission is echoed on IntakePrefix, so workers
+		// learn of it at once (queued status, duplicates, queue limit),
+		// whoever submitted it and however.
+		RePublish: &jetstream.RePublish{Source: ">", Destination: IntakePrefix + ".>"},
+	}
+}
+
+// errCodeStorageExceeded is JetStream's "insufficient storage resources
+// available".
+const errCodeStorageExceeded jetstream.ErrorCode = 10047
+
+// explainStorage adds to err what to do when the server runs out of storage
+// to reserve: JetStream sets the tasks stream's max bytes aside at once, which
+// may leave too little for the tasks stream itself or for what comes after.
+func explainStorage(err error, pc ProvisionConfig) error {
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) && pc.TasksMaxBytes > 0 && ae.ErrorCode == errCodeStorageExceeded {
+		return fmt.Errorf("%w: JetStream sets nats.tasks_max_bytes (%d) aside in full, on each replica: lower it to fit the server's and the account's JetStream storage, or set -1",
+			err, pc.TasksMaxBytes)
+	}
+	return err
+}
+
 // retry runs fn until it succeeds, the error is permanent, or ctx ends.
 // Concurrent creates race with "already in use" errors and a fresh cluster
 // answers "no leader" for a while: both go away by themselves.
@@ -173,6 +227,8 @@ func transient(err error) bool {
 	var ae *jetstream.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode {
+		case errCodeStorageExceeded:
+			return false // a 500 that stays until the configuration changes
 		case jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeConsumerAlreadyExists, jetstream.JSErrCodeConsumerExists,
 			jetstream.JSErrCodeJetStreamNotEnabled, 10008 /* cluster not available */, 10009 /* no leader */ :
 			return true

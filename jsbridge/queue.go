@@ -1,6 +1,7 @@
 package jsbridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,10 @@ import (
 
 // ErrNoTask is returned by Next when no task arrived within the wait.
 var ErrNoTask = errors.New("no task waiting")
+
+// ErrNotStored is returned by Authentic for an intake message that does not
+// match what the tasks stream holds for the group.
+var ErrNotStored = errors.New("the tasks stream holds no such submission of the group")
 
 // Delivery is one task message handed to this worker.
 type Delivery struct {
@@ -118,4 +123,46 @@ func (q *Queue) EachStored(ctx context.Context, limit int, fn func(Submission)) 
 		seq = m.Sequence + 1
 	}
 	return nil
+}
+
+// Authentic checks a submission heard on the intake subject against the
+// tasks stream, in one round trip, and returns the stored one: the message
+// at sub.Seq must exist, be on the group's task subject and carry exactly
+// sub.Data. Anyone may publish on the intake subject; only a message the
+// stream republished (or an exact copy of one) passes. A claimed sequence
+// the stream has not reached yet, or has already removed, fails with
+// ErrNotStored.
+func (q *Queue) Authentic(ctx context.Context, sub Submission) (Submission, error) {
+	if sub.Seq == 0 {
+		return Submission{}, fmt.Errorf("sequence 0: %w", ErrNotStored)
+	}
+	m, err := q.stream.GetMsg(ctx, sub.Seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Submission{}, fmt.Errorf("sequence %d: %w", sub.Seq, ErrNotStored)
+	}
+	if err != nil {
+		return Submission{}, fmt.Errorf("read stored task %d: %w", sub.Seq, err)
+	}
+	switch {
+	case m.Subject != q.subject:
+		return Submission{}, fmt.Errorf("sequence %d is on %s, not %s: %w", sub.Seq, m.Subject, q.subject, ErrNotStored)
+	case !bytes.Equal(m.Data, sub.Data):
+		return Submission{}, fmt.Errorf("sequence %d holds other data: %w", sub.Seq, ErrNotStored)
+	}
+	return Submission{Seq: m.Sequence, Stored: m.Time, Data: m.Data}, nil
+}
+
+// Remove deletes the group's stored submission seq from the tasks stream, so
+// it no longer counts as waiting. seq must come from the stream itself
+// (Authentic, EachStored), never from a message anyone could have sent. A
+// submission already gone is not an error.
+func (q *Queue) Remove(ctx context.Context, seq uint64) error {
+	err := q.stream.DeleteMsg(ctx, seq)
+	if err == nil {
+		return nil
+	}
+	if _, gerr := q.stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+		return nil // taken and acked, or removed by another worker
+	}
+	return fmt.Errorf("remove task %d from the queue: %w", seq, err)
 }

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nkeys"
 	"go.yaml.in/yaml/v3"
@@ -60,6 +61,13 @@ type Config struct {
 	// ${VAR}: they may hold secrets, so playbooks do not inherit them. It is
 	// not a configuration key.
 	ExpandedVars []string `yaml:"-"`
+	// ExpandedKeys are the keys ("nats.password", "nats.servers[0]") whose
+	// value in the file got text from a ${VAR} reference: Masked and YAML
+	// hide them, and everything under them. It is not a configuration key.
+	ExpandedKeys []string `yaml:"-"`
+	// expandedValues are the non-empty texts those references gave, and
+	// the whole values they were in: errors never repeat them.
+	expandedValues []string
 }
 
 // MQTTConfig is the mqtt section: an MQTT broker, as in the MQTT
@@ -118,6 +126,20 @@ type WorkerConfig struct {
 	// AllowPlaybooks restricts the playbooks tasks may run (paths relative
 	// to PlaybookDirectory, path.Match patterns allowed); empty allows all.
 	AllowPlaybooks []string `yaml:"allow_playbooks"`
+	// AllowExtraVars lists extra var names tasks may set although they
+	// start with ansible_ or are names Ansible reserves; empty: none.
+	AllowExtraVars []string `yaml:"allow_extra_vars"`
+	// AllowLimitRegex lets a task's limit use "~regex" host patterns.
+	// Default false.
+	AllowLimitRegex bool `yaml:"allow_limit_regex"`
+	// AllowInventoryScripts keeps Ansible's script inventory plugin on for
+	// tasks, so an executable inventory is run. Default false.
+	AllowInventoryScripts bool `yaml:"allow_inventory_scripts"`
+	// MaxForks bounds a task's forks. Default 50.
+	MaxForks int `yaml:"max_forks"`
+	// MaxTaskTimeout bounds a task's own timeout, and every run, in
+	// seconds; 0 means no bound. Default 0.
+	MaxTaskTimeout int `yaml:"max_task_timeout"`
 	// HTTPListen is host:port of the metrics and health endpoint; "" means
 	// none.
 	HTTPListen string `yaml:"http_listen"`
@@ -140,8 +162,8 @@ type WorkerConfig struct {
 	// of a dead worker waits. A property of the group's consumer, so every
 	// worker of a group should use the same value. Default 30.
 	AckWait float64 `yaml:"ack_wait"`
-	// DataDir is a scratch directory for per-task files. Default
-	// os.TempDir()/ansible-worker.
+	// DataDir is a scratch directory for per-task files and the callback
+	// plugin, private to the worker's user. Default DefaultDataDir().
 	DataDir string `yaml:"data_dir"`
 }
 
@@ -237,6 +259,19 @@ type NATSConfig struct {
 	// kept in ANSIBLE_EVENTS; 0 keeps them for ever. Default 604800 (7
 	// days).
 	EventsMaxAge float64 `yaml:"events_max_age"`
+	// TasksMaxMsgSize is the largest message, in bytes (headers included),
+	// the tasks stream ANSIBLE_TASKS stores; a larger publish is refused
+	// with an error. Default 1048576 (MaxTaskSize).
+	TasksMaxMsgSize int `yaml:"tasks_max_msg_size"`
+	// TasksMaxBytes bounds the total size, in bytes, of ANSIBLE_TASKS; a
+	// publish that would go beyond it is refused with an error (discard
+	// new), nothing stored is dropped. The server reserves it in full. -1:
+	// no limit. Default 268435456 (256 MiB).
+	TasksMaxBytes int64 `yaml:"tasks_max_bytes"`
+	// TasksMaxAge is how long, in seconds, a task may stay in ANSIBLE_TASKS
+	// before the server removes it, run or not; 0 keeps tasks for ever.
+	// Default 604800 (7 days).
+	TasksMaxAge float64 `yaml:"tasks_max_age"`
 	// Embedded runs a NATS server inside the process.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 }
@@ -246,6 +281,25 @@ func (n NATSConfig) StatusTTLDuration() time.Duration { return seconds(n.StatusT
 
 // EventsMaxAgeDuration returns EventsMaxAge as a time.Duration (0: for ever).
 func (n NATSConfig) EventsMaxAgeDuration() time.Duration { return seconds(n.EventsMaxAge) }
+
+// TasksMaxAgeDuration returns TasksMaxAge as a time.Duration (0: for ever).
+func (n NATSConfig) TasksMaxAgeDuration() time.Duration { return seconds(n.TasksMaxAge) }
+
+// checkTasksLimits checks the limits of the tasks stream.
+func (n NATSConfig) checkTasksLimits() []error {
+	var p []error
+	if n.TasksMaxMsgSize < 1 || n.TasksMaxMsgSize > math.MaxInt32 {
+		p = append(p, fmt.Errorf("nats.tasks_max_msg_size: must be 1 to %d bytes, got %d", math.MaxInt32, n.TasksMaxMsgSize))
+	}
+	if n.TasksMaxBytes != -1 && n.TasksMaxBytes < int64(n.TasksMaxMsgSize) {
+		p = append(p, fmt.Errorf("nats.tasks_max_bytes: must be -1 (no limit) or at least nats.tasks_max_msg_size (%d bytes), got %d",
+			n.TasksMaxMsgSize, n.TasksMaxBytes))
+	}
+	if !(n.TasksMaxAge == 0 || n.TasksMaxAge >= 1) || math.IsInf(n.TasksMaxAge, 0) {
+		p = append(p, errors.New("nats.tasks_max_age: must be 0 (for ever) or 1 second or more"))
+	}
+	return p
+}
 
 // NkeysSeedInline reports whether NkeysSeed is a seed itself rather than
 // the path of a seed file.
@@ -364,7 +418,9 @@ func DefaultConfig() *Config {
 			KillGrace:         10,
 			AckWait:           30,
 			GitTimeout:        60,
-			DataDir:           filepath.Join(os.TempDir(), "ansible-worker"),
+			DataDir:           DefaultDataDir(),
+			MaxForks:          50,
+			AllowExtraVars:    []string{},
 		},
 		NATS: NATSConfig{
 			Options: NATSClientOptions{
@@ -378,8 +434,11 @@ func DefaultConfig() *Config {
 				FlusherQueueSize:     1024,
 				PendingSize:          8 * 1024 * 1024,
 			},
-			Replicas:     1,
-			EventsMaxAge: 7 * 24 * 3600,
+			Replicas:        1,
+			EventsMaxAge:    7 * 24 * 3600,
+			TasksMaxMsgSize: MaxTaskSize,
+			TasksMaxBytes:   256 << 20,
+			TasksMaxAge:     7 * 24 * 3600,
 			Embedded: EmbeddedConfig{
 				Listen:   "127.0.0.1:4222",
 				StoreDir: "./data",
@@ -400,7 +459,9 @@ func DefaultConfig() *Config {
 // value (an unset variable is an error naming it and the line),
 // ${NAME:-word} gives word when NAME is unset or empty, and $${ is a
 // literal ${. A key the program does not know is an error naming the key
-// and its line. Error messages never contain a secret.
+// and its line. Error messages never contain a secret: the secret fields,
+// header values and URL user info, and what ${VAR} references gave, are
+// masked (see Validate).
 func LoadConfig(path string, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -428,16 +489,16 @@ func LoadConfig(path string, env func(string) (string, bool)) (*Config, error) {
 			return v, ok
 		}
 		if err := decodeConfig(path, data, record, cfg); err != nil {
-			return nil, err
+			return nil, cfg.redact(err)
 		}
 		cfg.File = path
 		cfg.ExpandedVars = slices.Sorted(maps.Keys(used))
 	}
 	if err := cfg.applyEnv(env); err != nil {
-		return nil, err
+		return nil, cfg.redact(err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, err // redacted by Validate
 	}
 	return cfg, nil
 }
@@ -469,11 +530,13 @@ func decodeConfig(file string, data []byte, env func(string) (string, bool), cfg
 	if doc.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s:%d: the configuration must be a mapping of keys to values", file, doc.Line)
 	}
-	var problems []error
-	expandNode(doc, "", file, env, &problems)
-	if len(problems) > 0 {
-		return errors.Join(problems...)
+	x := &expansion{file: file, env: env, tainted: map[*yaml.Node]bool{}}
+	x.node(doc, "")
+	cfg.ExpandedKeys, cfg.expandedValues = x.keys, x.values
+	if len(x.problems) > 0 {
+		return errors.Join(x.problems...)
 	}
+	var problems []error
 	checkKeys(doc, reflect.TypeFor[Config](), "", file, map[keyVisit]bool{}, &problems)
 	if len(problems) > 0 {
 		return errors.Join(problems...)
@@ -517,10 +580,28 @@ func yamlError(file string, err error) error {
 
 var varRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}|\$\{`)
 
-// expandNode replaces ${VAR} in every scalar value under n (not in keys).
-// Aliases are not followed: the anchored node is expanded where it is
-// defined.
-func expandNode(n *yaml.Node, at, file string, env func(string) (string, bool), problems *[]error) {
+// expansion is the state of the ${VAR} expansion of a file: its problems,
+// and what the references gave, so that Masked, YAML and errors can hide
+// it.
+type expansion struct {
+	file     string
+	env      func(string) (string, bool)
+	problems []error
+	// keys are the keys whose value got text from a reference.
+	keys []string
+	// values are those texts and the whole values they are in.
+	values []string
+	// tainted are the nodes holding such a value, for aliases.
+	tainted map[*yaml.Node]bool
+}
+
+// node replaces ${VAR} in every scalar value under n (not in keys), which
+// is at key at, and reports whether a value under n got text from a
+// reference. Aliases are not followed: the anchored node is expanded where
+// it is defined, and an alias of a node holding such a value is recorded
+// whole (a merge key "<<" records the mapping it is in).
+func (x *expansion) node(n *yaml.Node, at string) bool {
+	got := false
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:
 		for i, c := range n.Content {
@@ -528,37 +609,63 @@ func expandNode(n *yaml.Node, at, file string, env func(string) (string, bool), 
 			if n.Kind == yaml.SequenceNode {
 				p = fmt.Sprintf("%s[%d]", at, i)
 			}
-			expandNode(c, p, file, env, problems)
+			got = x.node(c, p) || got
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandNode(n.Content[i+1], joinKey(at, n.Content[i].Value), file, env, problems)
+			k, p := n.Content[i], at
+			if k.Value != "<<" || k.ShortTag() != "!!merge" {
+				p = joinKey(at, k.Value)
+			}
+			got = x.node(n.Content[i+1], p) || got
+		}
+	case yaml.AliasNode:
+		if got = x.tainted[n.Alias]; got {
+			x.keys = append(x.keys, at)
 		}
 	case yaml.ScalarNode:
-		if !strings.Contains(n.Value, "${") {
-			return
-		}
-		out, err := expandString(n.Value, env)
-		if err != nil {
-			where := ""
-			if at != "" {
-				where = " (" + at + ")"
-			}
-			*problems = append(*problems, fmt.Errorf("%s:%d%s: %w", file, n.Line, where, err))
-			return
-		}
-		n.Value = out
-		// A plain scalar takes the type of what it now says, so that
-		// "port: ${PORT}" is an int; a quoted one stays a string.
-		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle|yaml.TaggedStyle) == 0 {
-			n.Tag = ""
-		}
+		got = x.scalar(n, at)
 	}
+	if got {
+		x.tainted[n] = true
+	}
+	return got
 }
 
-// expandString expands ${NAME}, ${NAME:-word} and $${ in s.
-func expandString(s string, env func(string) (string, bool)) (string, error) {
+// scalar expands the scalar n at key at and reports whether a reference
+// gave it text.
+func (x *expansion) scalar(n *yaml.Node, at string) bool {
+	if !strings.Contains(n.Value, "${") {
+		return false
+	}
+	out, pieces, err := expandString(n.Value, x.env)
+	if err != nil {
+		where := ""
+		if at != "" {
+			where = " (" + at + ")"
+		}
+		x.problems = append(x.problems, fmt.Errorf("%s:%d%s: %w", x.file, n.Line, where, err))
+		return false
+	}
+	n.Value = out
+	// A plain scalar takes the type of what it now says, so that
+	// "port: ${PORT}" is an int; a quoted one stays a string.
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle|yaml.TaggedStyle) == 0 {
+		n.Tag = ""
+	}
+	if len(pieces) == 0 {
+		return false
+	}
+	x.keys = append(x.keys, at)
+	x.values = append(append(x.values, out), pieces...)
+	return true
+}
+
+// expandString expands ${NAME}, ${NAME:-word} and $${ in s. It also
+// returns the non-empty texts the references gave.
+func expandString(s string, env func(string) (string, bool)) (string, []string, error) {
 	var b strings.Builder
+	var pieces []string
 	var err error
 	last := 0
 	for _, m := range varRef.FindAllStringSubmatchIndex(s, -1) {
@@ -588,10 +695,13 @@ func expandString(s string, env func(string) (string, bool)) (string, error) {
 				continue
 			}
 			b.WriteString(v)
+			if v != "" {
+				pieces = append(pieces, v)
+			}
 		}
 	}
 	b.WriteString(s[last:])
-	return b.String(), err
+	return b.String(), pieces, err
 }
 
 type keyVisit struct {
@@ -853,7 +963,10 @@ func (c *Config) SlogLevel() slog.Level {
 
 // Validate checks the configuration and returns every problem at once,
 // each naming its key, joined with errors.Join. It does not check that the
-// playbook directory exists; see CheckPlaybookDir.
+// playbook directory exists; see CheckPlaybookDir. The messages have
+// every secret masked: the user info of URLs, the secret fields and header
+// values, and the texts of 4 characters or more that ${VAR} references
+// gave; errors.Is and errors.As still see the wrapped errors.
 func (c *Config) Validate() error {
 	var p []error
 	add := func(format string, a ...any) { p = append(p, fmt.Errorf(format, a...)) }
@@ -914,6 +1027,19 @@ func (c *Config) Validate() error {
 	if w.JobsFile != "" {
 		checkFile(&p, "worker.jobs_file", w.JobsFile)
 	}
+	if w.MaxForks < 1 {
+		add("worker.max_forks: must be 1 or more")
+	}
+	if w.MaxTaskTimeout < 0 {
+		add("worker.max_task_timeout: must be 0 (no bound) or more seconds")
+	} else if w.MaxTaskTimeout > 0 && (w.TaskTimeout == 0 || w.TaskTimeout > w.MaxTaskTimeout) {
+		add("worker.task_timeout: %d is more than worker.max_task_timeout %d (0 means no timeout)", w.TaskTimeout, w.MaxTaskTimeout)
+	}
+	for i, name := range w.AllowExtraVars {
+		if !varNameRE.MatchString(name) {
+			add("worker.allow_extra_vars[%d]: %q is not a variable name", i, name)
+		}
+	}
 	for i, pat := range w.AllowPlaybooks {
 		if strings.TrimSpace(pat) == "" {
 			add("worker.allow_playbooks[%d]: is empty", i)
@@ -969,6 +1095,7 @@ func (c *Config) Validate() error {
 	}
 	nonNegative("nats.status_ttl", n.StatusTTL)
 	nonNegative("nats.events_max_age", n.EventsMaxAge)
+	p = append(p, n.checkTasksLimits()...)
 	o := n.Options
 	nonNegative("nats.options.connect_timeout", o.ConnectTimeout)
 	nonNegative("nats.options.reconnect_time_wait", o.ReconnectTimeWait)
@@ -1051,12 +1178,14 @@ func (c *Config) Validate() error {
 			add("nats.embedded.store_dir: must not be empty")
 		}
 	}
-	return errors.Join(p...)
+	return c.redact(errors.Join(p...))
 }
 
 // CheckPlaybookDir returns an error unless worker.playbook_directory is an
-// existing directory.
-func (c *Config) CheckPlaybookDir() error {
+// existing directory. Like Validate's, its errors never contain a secret.
+func (c *Config) CheckPlaybookDir() error { return c.redact(c.checkPlaybookDir()) }
+
+func (c *Config) checkPlaybookDir() error {
 	st, err := os.Stat(c.Worker.PlaybookDirectory)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -1132,29 +1261,49 @@ func printable(s string) bool {
 	return true
 }
 
-// RedactURL hides the secret of a NATS URL: the password of
-// "user:pass@host", or the token of "token@host", becomes SecretMask.
-// Anything else is returned unchanged.
+// RedactURL hides the secret of a NATS server URL without parsing it, so
+// that a URL that does not parse is redacted too. Its user info is
+// everything between "scheme://" (or the start, without a scheme) and the
+// last '@': the user name before the first ':' is kept and the rest
+// becomes SecretMask; a user info without ':' is a token and becomes
+// SecretMask whole. A string without '@' is returned unchanged.
 func RedactURL(s string) string {
-	prefix, rest := "", s
-	if i := strings.Index(s, "://"); i >= 0 {
-		prefix, rest = s[:i+3], s[i+3:]
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
+	prefix, rest := splitScheme(s)
+	at := strings.LastIndex(rest, "@")
 	if at < 0 {
 		return s
 	}
-	user := rest[:at]
-	if c := strings.Index(user, ":"); c >= 0 {
-		user = user[:c+1] + SecretMask
-	} else {
-		user = SecretMask
+	if user, _, ok := strings.Cut(rest[:at], ":"); ok {
+		return prefix + user + ":" + SecretMask + rest[at:]
 	}
-	return prefix + user + rest[at:]
+	return prefix + SecretMask + rest[at:]
+}
+
+// URLSecret returns what RedactURL hides in a server URL: the password, or
+// the token, of its user info; "" when there is none.
+func URLSecret(s string) string {
+	_, rest := splitScheme(s)
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	if _, pass, ok := strings.Cut(rest[:at], ":"); ok {
+		return pass
+	}
+	return rest[:at]
+}
+
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// splitScheme splits s into "scheme://" and the rest. What comes before
+// the first "://" is a scheme only if it looks like one (so that in
+// "user:pa://ss@host" it is not).
+func splitScheme(s string) (string, string) {
+	i := strings.Index(s, "://")
+	if i < 0 || !urlScheme.MatchString(s[:i]) {
+		return "", s
+	}
+	return s[:i+3], s[i+3:]
 }
 
 // ClientServers returns the URLs a client connects to: nats.servers, else
@@ -1228,51 +1377,248 @@ func sanitizeID(s string) string {
 }
 
 // Masked returns a deep copy of c with every non-empty secret replaced by
-// SecretMask: nats.password, nats.token, nats.nkeys_seed, mqtt.password
-// and the password (or token) in server URLs.
+// SecretMask: nats.password, nats.token, nats.nkeys_seed, mqtt.password,
+// the values of nats.headers, the password (or token) in server URLs, and
+// every string that got text from a ${VAR} (see ExpandedKeys). A number or
+// a boolean from a ${VAR} keeps its value here; YAML hides it too.
 func (c *Config) Masked() *Config {
-	m := *c
-	mask := func(s *string) {
+	m := maskedCopy(reflect.ValueOf(*c), "", c.hidden).Interface().(Config)
+	m.expandedValues = slices.Clone(c.expandedValues)
+	for _, s := range []*string{&m.NATS.Password, &m.NATS.Token, &m.NATS.NkeysSeed, &m.MQTT.Password} {
 		if *s != "" {
 			*s = SecretMask
 		}
 	}
-	mask(&m.NATS.Password)
-	mask(&m.NATS.Token)
-	mask(&m.NATS.NkeysSeed)
-	mask(&m.MQTT.Password)
-	if c.NATS.Servers != nil {
-		m.NATS.Servers = make(StringList, len(c.NATS.Servers))
-		for i, s := range c.NATS.Servers {
-			m.NATS.Servers[i] = RedactURL(s)
+	for k, v := range m.NATS.Headers {
+		if v != "" {
+			m.NATS.Headers[k] = SecretMask
 		}
 	}
-	m.NATS.Headers = maps.Clone(c.NATS.Headers)
-	m.Worker.AllowPlaybooks = slices.Clone(c.Worker.AllowPlaybooks)
-	if p := c.NATS.Options.AllowReconnect; p != nil {
-		v := *p
-		m.NATS.Options.AllowReconnect = &v
-	}
-	if p := c.NATS.Options.MaxReconnectAttempts; p != nil {
-		v := *p
-		m.NATS.Options.MaxReconnectAttempts = &v
+	for i, s := range m.NATS.Servers {
+		m.NATS.Servers[i] = RedactURL(s)
 	}
 	return &m
 }
 
+// hidden reports whether the value at key at, or a value it is part of,
+// got text from a ${VAR}.
+func (c *Config) hidden(at string) bool {
+	for _, k := range c.ExpandedKeys {
+		if k == "" || at == k || strings.HasPrefix(at, k) && (at[len(k)] == '.' || at[len(k)] == '[') {
+			return true
+		}
+	}
+	return false
+}
+
+// maskedCopy returns a deep copy of v, the value at key at, in which every
+// non-empty string whose key hide reports is SecretMask. Keys are built as
+// the ${VAR} expansion builds them; fields tagged yaml:"-" are copied, not
+// masked.
+func maskedCopy(v reflect.Value, at string, hide func(string) bool) reflect.Value {
+	out := reflect.New(v.Type()).Elem()
+	switch v.Kind() {
+	case reflect.Struct:
+		out.Set(v)
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			h := hide
+			switch name {
+			case "-":
+				h = func(string) bool { return false }
+			case "":
+				name = strings.ToLower(f.Name)
+			}
+			out.Field(i).Set(maskedCopy(v.Field(i), joinKey(at, name), h))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			out.Set(reflect.New(v.Type().Elem()))
+			out.Elem().Set(maskedCopy(v.Elem(), at, hide))
+		}
+	case reflect.Slice:
+		if !v.IsNil() {
+			out.Set(reflect.MakeSlice(v.Type(), v.Len(), v.Len()))
+			for i := range v.Len() {
+				out.Index(i).Set(maskedCopy(v.Index(i), fmt.Sprintf("%s[%d]", at, i), hide))
+			}
+		}
+	case reflect.Map:
+		if !v.IsNil() {
+			out.Set(reflect.MakeMapWithSize(v.Type(), v.Len()))
+			for it := v.MapRange(); it.Next(); {
+				key := joinKey(at, fmt.Sprint(it.Key().Interface()))
+				out.SetMapIndex(it.Key(), maskedCopy(it.Value(), key, hide))
+			}
+		}
+	case reflect.String:
+		out.Set(v)
+		if v.Len() > 0 && hide(at) {
+			out.SetString(SecretMask)
+		}
+	default:
+		out.Set(v)
+	}
+	return out
+}
+
 // YAML returns the effective configuration with secrets masked, as YAML
-// (what "ansible-worker validate" prints).
+// (what "ansible-worker validate" prints): Masked, and every number or
+// boolean that came from a ${VAR} printed as SecretMask as well.
 func (c *Config) YAML() ([]byte, error) {
+	var doc yaml.Node
+	if err := doc.Encode(c.Masked()); err != nil {
+		return nil, fmt.Errorf("encoding the configuration: %w", err)
+	}
+	maskNodes(&doc, "", c.hidden)
 	var b strings.Builder
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(c.Masked()); err != nil {
+	if err := enc.Encode(&doc); err != nil {
 		return nil, fmt.Errorf("encoding the configuration: %w", err)
 	}
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("encoding the configuration: %w", err)
 	}
 	return []byte(b.String()), nil
+}
+
+// maskNodes replaces every non-null scalar under n, which is at key at,
+// by SecretMask where hide reports its key.
+func maskNodes(n *yaml.Node, at string, hide func(string) bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			maskNodes(c, at, hide)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			maskNodes(c, fmt.Sprintf("%s[%d]", at, i), hide)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			maskNodes(n.Content[i+1], joinKey(at, n.Content[i].Value), hide)
+		}
+	case yaml.ScalarNode:
+		if n.Value != "" && n.ShortTag() != "!!null" && hide(at) {
+			n.SetString(SecretMask)
+		}
+	}
+}
+
+// minRedacted is the length under which a text from a ${VAR} is not
+// masked in error messages, where it would garble words ("er" in
+// "worker"). Secret fields are masked whatever their length.
+const minRedacted = 4
+
+// redactedError is an error whose message has a configuration's secrets
+// masked; errors.Is and errors.As still see the original.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact returns err with every secret of c in its message masked (see
+// redactText); nil stays nil.
+func (c *Config) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := c.redactText(msg); clean != msg {
+		return &redactedError{err: err, msg: clean}
+	}
+	return err
+}
+
+// urlInText finds what looks like a URL in a message.
+var urlInText = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.-]*://[^\\s\"'`]*")
+
+// redactText masks in s the user info of every URL (c's servers, and
+// anything that looks like a URL) and every text of c.secrets, as written
+// and as %q writes it. A secret shorter than minRedacted is masked only
+// where it is not part of a longer word.
+func (c *Config) redactText(s string) string {
+	for _, u := range c.NATS.Servers {
+		if u != "" {
+			s = strings.ReplaceAll(s, u, RedactURL(u))
+		}
+	}
+	s = urlInText.ReplaceAllStringFunc(s, RedactURL)
+	for _, v := range c.secrets() {
+		forms := []string{v}
+		if q := strconv.Quote(v); q[1:len(q)-1] != v {
+			forms = append(forms, q[1:len(q)-1])
+		}
+		for _, f := range forms {
+			if utf8.RuneCountInString(f) < minRedacted {
+				s = replaceWord(s, f)
+			} else {
+				s = strings.ReplaceAll(s, f, SecretMask)
+			}
+		}
+	}
+	return s
+}
+
+// secrets returns the texts error messages must not contain, longest
+// first: the secret fields, the header values and the URL secrets of c
+// (whatever their length), and the texts from ${VAR} references of
+// minRedacted characters or more.
+func (c *Config) secrets() []string {
+	out := []string{c.NATS.Password, c.NATS.Token, c.NATS.NkeysSeed, c.MQTT.Password}
+	out = append(out, slices.Collect(maps.Values(c.NATS.Headers))...)
+	for _, u := range c.NATS.Servers {
+		out = append(out, URLSecret(u))
+	}
+	for _, v := range c.expandedValues {
+		if utf8.RuneCountInString(v) >= minRedacted {
+			out = append(out, v)
+		}
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "" })
+	slices.SortFunc(out, func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b))
+	})
+	return slices.Compact(out)
+}
+
+// replaceWord replaces old by SecretMask in s wherever it is not part of a
+// longer word (letters, digits and '_' on either side).
+func replaceWord(s, old string) string {
+	word := func(i int) bool {
+		if i < 0 || i >= len(s) {
+			return false
+		}
+		ch := s[i]
+		return ch == '_' || ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= 0x80
+	}
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], old)
+		if j < 0 {
+			break
+		}
+		j += i
+		end := j + len(old)
+		if word(j-1) || word(end) {
+			i = j + 1
+			continue
+		}
+		b.WriteString(s[last:j])
+		b.WriteString(SecretMask)
+		last, i = end, end
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
 func seconds(s float64) time.Duration {

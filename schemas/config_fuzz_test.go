@@ -1,14 +1,18 @@
 package schemas
 
 import (
+	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // FuzzLoadConfig writes each input as a configuration file and loads it.
 // LoadConfig must never panic, a configuration it accepts must be valid
-// and print as YAML, and Masked must hide every secret.
+// and print as YAML, and Masked must hide every secret; a secret in a
+// secret variable or in a ${VAR} never appears in an error or the YAML.
 func FuzzLoadConfig(f *testing.F) {
 	seeds := []string{
 		"",
@@ -35,6 +39,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+		checkSecretsHidden(t, p, data)
 		c, err := LoadConfig(p, env.lookup)
 		if err != nil {
 			return
@@ -52,7 +57,7 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 		}
 		for i, s := range m.NATS.Servers {
-			if s != RedactURL(c.NATS.Servers[i]) || RedactURL(s) != s {
+			if s != SecretMask && s != RedactURL(c.NATS.Servers[i]) || RedactURL(s) != s {
 				t.Fatalf("Masked left a server URL unredacted")
 			}
 		}
@@ -60,4 +65,33 @@ func FuzzLoadConfig(f *testing.F) {
 		_ = c.SubjectID()
 		_ = c.Worker.ID()
 	})
+}
+
+// Environments whose secrets reach the configuration only as secrets: from
+// ${SECRET} or a RUNNER_NATS_* secret variable. One has a token, so that
+// configurations stay valid; the other a password and a bad seed.
+var fuzzSecretEnvs = []envMap{
+	{"SECRET": "Zq9-fuzz-var", EnvToken: "Zq9-fuzz-token", EnvHeaders: "X-Fuzz=Zq9-fuzz-header"},
+	{"SECRET": "Zq9-fuzz-var", EnvUsername: "u", EnvPassword: "Zq9-fuzz-password", EnvNkeysSeed: "Zq9-fuzz-seed"},
+}
+
+// checkSecretsHidden loads the file at p again with secrets in the
+// environment: neither the error nor the YAML may contain them.
+func checkSecretsHidden(t *testing.T, p string, data []byte) {
+	if bytes.Contains(data, []byte("Zq9")) {
+		return // the file itself has the text: not a secret
+	}
+	for _, secrets := range fuzzSecretEnvs {
+		env := envMap{"HOST": "example.com", "PORT": "1884", "EMPTY": ""}
+		maps.Copy(env, secrets)
+		var text string
+		if c, err := LoadConfig(p, env.lookup); err != nil {
+			text = err.Error()
+		} else if out, err := c.YAML(); err == nil {
+			text = string(out)
+		}
+		if strings.Contains(text, "Zq9") {
+			t.Fatalf("a secret is in the output:\n%s", text)
+		}
+	}
 }

@@ -69,7 +69,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 30*time.Second, w.ShutdownGraceDuration())
 	require.Equal(t, 10*time.Second, w.KillGraceDuration())
 	require.Equal(t, time.Minute, w.GitTimeoutDuration())
-	require.Equal(t, filepath.Join(os.TempDir(), "ansible-worker"), w.DataDir)
+	require.Equal(t, DefaultDataDir(), w.DataDir)
 	host, _ := os.Hostname()
 	require.True(t, strings.HasSuffix(w.ID(), "-"+strconv.Itoa(os.Getpid())))
 	require.True(t, ValidID(w.ID()), w.ID())
@@ -538,8 +538,8 @@ func TestMaskedAndYAML(t *testing.T) {
 	dec.KnownFields(true)
 	require.NoError(t, dec.Decode(&back))
 	require.Equal(t, c.Worker.GroupName, back.Worker.GroupName)
-	// Four secret fields and three URLs.
-	require.Equal(t, 7, strings.Count(text, SecretMask))
+	// Four secret fields, three URLs and a header value.
+	require.Equal(t, 8, strings.Count(text, SecretMask))
 }
 
 func TestSecretsNeverInErrors(t *testing.T) {
@@ -710,7 +710,7 @@ func TestRedactURL(t *testing.T) {
 		"nats://h:4222":            "nats://h:4222",
 		"h:4222":                   "h:4222",
 		"u:p@h":                    "u:******@h",
-		"nats://u:p@h:4222/x@y":    "nats://u:******@h:4222/x@y",
+		"nats://u:p@h:4222/x@y":    "nats://u:******@y", // the last '@' ends the user info
 		"wss://u:p:still@h/path":   "wss://u:******@h/path",
 		"nats://u:p%40ss@h":        "nats://u:******@h",
 		"nats://u:p@s@h:4222":      "nats://u:******@h:4222",

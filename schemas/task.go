@@ -206,12 +206,19 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 			bad("%s must be an array of strings, got %s", name, got)
 			return []string{}
 		}
+		if len(l) > MaxTags {
+			bad("%s has %d entries, the limit is %d", name, len(l), MaxTags)
+			return l
+		}
 		for _, s := range l {
 			if err := checkArg(name, s); err != nil {
 				bad("%s", err)
 			}
 			if s == "" || strings.Contains(s, ",") {
-				bad("%s entries must be non-empty and contain no comma: %q", name, s)
+				bad("%s entries must be non-empty and contain no comma: %q", name, truncate(s))
+			}
+			if err := firstErr(checkLength(name+" entry", s, MaxTagLength), checkPattern(name, s)); err != nil {
+				bad("%s", err)
 			}
 		}
 		return l
@@ -261,21 +268,25 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 			bad("extra_vars must be a JSON object, got %s", jsonKind(v))
 		} else {
 			t.ExtraVars = m
+			errs = append(errs, checkVarNames(m)...)
 		}
 	}
 
 	if t.Playbook != "" {
-		if err := checkArg("playbook", t.Playbook); err != nil {
+		if err := firstErr(checkArg("playbook", t.Playbook), checkLength("playbook", t.Playbook, MaxPathLength)); err != nil {
 			bad("%s", err)
 		}
 	}
 	if t.Inventory != "" {
 		if err := checkArg("inventory", t.Inventory); err != nil {
 			bad("%s", err)
+		} else {
+			errs = append(errs, checkInventory(t.Inventory)...)
 		}
 	}
 	if t.Limit != "" {
-		if err := checkArg("limit", t.Limit); err != nil {
+		if err := firstErr(checkArg("limit", t.Limit), checkLength("limit", t.Limit, MaxLimitLength),
+			checkPattern("limit", t.Limit)); err != nil {
 			bad("%s", err)
 		}
 	}

@@ -34,11 +34,13 @@ func InstallCallback(dir string) (string, error) {
 	sum := sha256.Sum256(callbackSource)
 	pluginDir := filepath.Join(dir, "callback-"+hex.EncodeToString(sum[:4]))
 	target := filepath.Join(pluginDir, CallbackPluginName+".py")
+	// Made here, not by Python with the umask (maybe group-writable, which
+	// New refuses): Python loads what is in it.
+	if err := os.MkdirAll(filepath.Join(pluginDir, "__pycache__"), 0o755); err != nil {
+		return "", fmt.Errorf("install callback: %w", err)
+	}
 	if b, err := os.ReadFile(target); err == nil && bytes.Equal(b, callbackSource) {
 		return pluginDir, nil
-	}
-	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
-		return "", fmt.Errorf("install callback: %w", err)
 	}
 	// The temp name must not end in .py: ansible would load it as a plugin.
 	tmp, err := os.CreateTemp(pluginDir, ".ansible_worker-*.tmp")

@@ -2,8 +2,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
@@ -13,7 +15,27 @@ import (
 // any worker pulls it: it records the task as queued, and refuses it when
 // the group's queue is full. Everything it decides is also checked when the
 // task is pulled, so a submission it never sees loses nothing.
-func (w *Worker) intake(sub jsbridge.Submission) { w.admit(sub, true) }
+//
+// Anyone who may publish can send a message on the intake subject, so it is
+// acted on only once the tasks stream confirms it stored exactly that
+// submission: a forged one has no effect on any task.
+func (w *Worker) intake(claimed jsbridge.Submission) {
+	ctx, cancel := context.WithTimeout(context.Background(), intakeTimeout)
+	defer cancel()
+	sub, err := w.deps.Queue.Authentic(ctx, claimed)
+	if errors.Is(err, jsbridge.ErrNotStored) {
+		w.log.Debug("intake message ignored: it is not a submission the tasks stream stored", "seq", claimed.Seq, "err", err)
+		return
+	}
+	if err != nil {
+		w.log.Warn("intake could not check the submission; it is recorded when pulled", "seq", claimed.Seq, "err", err)
+		return
+	}
+	w.admit(ctx, sub, true)
+}
+
+// intakeTimeout bounds the handling of one submission at intake.
+const intakeTimeout = 10 * time.Second
 
 // catchUp records as queued the tasks that were submitted while no worker of
 // the group listened (intake is at most once). The queue limit is not applied
@@ -21,7 +43,9 @@ func (w *Worker) intake(sub jsbridge.Submission) { w.admit(sub, true) }
 func (w *Worker) catchUp(ctx context.Context) {
 	n := 0
 	err := w.deps.Queue.EachStored(ctx, catchUpLimit, func(sub jsbridge.Submission) {
-		w.admit(sub, false)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), intakeTimeout)
+		defer cancel()
+		w.admit(actx, sub, false)
 		n++
 	})
 	if err != nil && ctx.Err() == nil {
@@ -36,47 +60,61 @@ func (w *Worker) catchUp(ctx context.Context) {
 const catchUpLimit = 10000
 
 // admit records a stored submission as queued; with checkLimit it refuses it
-// when the group's queue is full.
-func (w *Worker) admit(sub jsbridge.Submission, checkLimit bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+// when the group's queue is full. sub must come from the tasks stream.
+func (w *Worker) admit(ctx context.Context, sub jsbridge.Submission, checkLimit bool) {
 	req, err := schemas.ParseTaskRequest(sub.Data)
 	if err != nil {
-		return // refused with its reason when pulled
+		if req.TaskID == "" {
+			w.dropUnreadable(ctx, sub, err)
+		}
+		return // one with an id is refused with its reason when pulled
 	}
-	log := w.log.With("task_id", req.TaskID, "seq", sub.Seq)
 	owns, err := w.deps.Status.Claim(ctx, w.cfg.Names.Group, req.TaskID, sub.Seq)
 	if err != nil || !owns {
 		return // a duplicate is dropped, and logged, when pulled
 	}
 	full := ""
-	if checkLimit && w.cfg.MaxQueueSize > 0 {
-		waiting, err := w.deps.Queue.Waiting(ctx)
-		// Waiting counts this task too while nobody has taken it.
-		if err == nil && waiting > uint64(w.cfg.MaxQueueSize) {
-			full = fmt.Sprintf("queue full: %d tasks of group %s were already waiting (worker.max_queue_size %d)",
-				waiting-1, w.cfg.Names.Group, w.cfg.MaxQueueSize)
-		}
+	if checkLimit {
+		full = w.queueFull(ctx)
 	}
+	w.recordFirst(ctx, req.TaskID, sub, full)
+}
+
+// queueFull returns why a submission just stored is refused, or "" when the
+// group's queue has room for it.
+func (w *Worker) queueFull(ctx context.Context) string {
+	if w.cfg.MaxQueueSize <= 0 {
+		return ""
+	}
+	waiting, err := w.deps.Queue.Waiting(ctx)
+	// Waiting counts this task too while nobody has taken it.
+	if err != nil || waiting <= uint64(w.cfg.MaxQueueSize) {
+		return ""
+	}
+	return fmt.Sprintf("queue full: %d tasks of group %s were already waiting (worker.max_queue_size %d)",
+		waiting-1, w.cfg.Names.Group, w.cfg.MaxQueueSize)
+}
+
+// recordFirst gives the task its first status: queued, or failed with full
+// when full is not "". A task that has a status already keeps it, so seeing
+// the same submission again (a copy of its intake message, catchUp) changes
+// nothing.
+func (w *Worker) recordFirst(ctx context.Context, id string, sub jsbridge.Submission, full string) {
 	now := time.Now()
-	_, changed, err := w.deps.Status.Transition(ctx, w.cfg.Names.Group, req.TaskID,
+	_, changed, err := w.deps.Status.Transition(ctx, w.cfg.Names.Group, id,
 		func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
-			if full == "" {
-				if cur != nil {
-					return nil, false
-				}
-				return &schemas.TaskStatus{TaskID: req.TaskID, State: schemas.StateQueued,
-					CreatedAt: schemas.NewTime(sub.Stored), Output: map[string]any{}, Group: w.cfg.Names.Group}, true
+			if cur != nil {
+				return nil, false
 			}
-			if cur != nil && cur.State != schemas.StateQueued {
-				return nil, false // already taken: not waiting any more
+			st := &schemas.TaskStatus{TaskID: id, State: schemas.StateQueued,
+				CreatedAt: schemas.NewTime(sub.Stored), Output: map[string]any{}, Group: w.cfg.Names.Group}
+			if full != "" {
+				st.State, st.CompletedAt, st.Worker = schemas.StateFailed, schemas.NewTime(now), w.cfg.WorkerID
+				st.SetError(full)
 			}
-			st := &schemas.TaskStatus{TaskID: req.TaskID, State: schemas.StateFailed,
-				CreatedAt: schemas.NewTime(sub.Stored), CompletedAt: schemas.NewTime(now),
-				Output: map[string]any{}, Group: w.cfg.Names.Group, Worker: w.cfg.WorkerID}
-			st.SetError(full)
 			return st, true
 		})
+	log := w.log.With("task_id", id, "seq", sub.Seq)
 	if err != nil {
 		log.Warn("intake could not record the task", "err", err)
 		return
@@ -84,6 +122,35 @@ func (w *Worker) admit(sub jsbridge.Submission, checkLimit bool) {
 	if changed && full != "" {
 		log.Warn("task refused: " + full)
 	}
+}
+
+// dropUnreadable removes from the queue a submission whose task id cannot be
+// read. It can never get a status, and while it waited to be pulled it
+// would count toward worker.max_queue_size.
+func (w *Worker) dropUnreadable(ctx context.Context, sub jsbridge.Submission, why error) {
+	log := w.log.With("seq", sub.Seq, "bytes", len(sub.Data))
+	if err := w.deps.Queue.Remove(ctx, sub.Seq); err != nil {
+		log.Warn("could not remove a submission without a readable task id", "err", err)
+		return
+	}
+	log.Warn("submission refused and removed from the queue: no task id can be read", "reason", clip(why.Error(), maxReasonLog))
+}
+
+// maxReasonLog bounds the reasons logged for refused submissions: they may
+// quote parts of the message.
+const maxReasonLog = 200
+
+// clip shortens s to at most n bytes, on a character boundary, marking the
+// cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // cancelLocal stops the task if it runs on this worker.

@@ -96,10 +96,16 @@ func BuildArgs(t *schemas.TaskRequest, playbook, inventory, varsFile string) []s
 }
 
 // WriteExtraVars writes vars to path (mode 0600) as YAML in which every
-// string is tagged !unsafe: Ansible then treats the values as data and never
-// evaluates a "{{ ... }}" inside them on the worker.
+// string, and every key of a nested mapping, is tagged !unsafe: Ansible then
+// treats them as data and never evaluates a "{{ ... }}" inside them on the
+// worker, not even when a playbook loops over a dictionary's keys. The
+// top-level keys are variable names (see schemas.ParseTaskRequest).
 func WriteExtraVars(path string, vars map[string]any) error {
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{unsafeNode(vars)}}
+	top := unsafeNode(vars)
+	for i := 0; i < len(top.Content); i += 2 {
+		top.Content[i].Tag = "!!str" // a variable name, never templated
+	}
+	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{top}}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("encode extra vars: %w", err)
@@ -121,7 +127,7 @@ func unsafeNode(v any) *yaml.Node {
 		sort.Strings(keys)
 		for _, k := range keys {
 			n.Content = append(n.Content,
-				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k, Style: yaml.DoubleQuotedStyle},
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!unsafe", Value: k, Style: yaml.DoubleQuotedStyle},
 				unsafeNode(x[k]))
 		}
 		return n
@@ -159,4 +165,72 @@ func unsafeNode(v any) *yaml.Node {
 func formatFloat(f float64) string {
 	b, _ := json.Marshal(f)
 	return string(b)
+}
+
+// Resolved is a playbook or inventory path that was checked, as Ansible
+// gets it: symlinks resolved, relative to the real playbook directory.
+type Resolved struct {
+	// Dir is the playbook directory with its symlinks resolved: the
+	// working directory of the run.
+	Dir string
+	// Playbook is the resolved playbook, relative to Dir.
+	Playbook string
+	// Inventory is the resolved inventory relative to Dir, or the inline
+	// host list.
+	Inventory string
+}
+
+// resolve checks the task's playbook and inventory and returns them as
+// ansible-playbook will get them: the resolved paths that were checked, so a
+// symlink swapped after the check changes nothing.
+func (w *Worker) resolve(req *schemas.TaskRequest) (Resolved, error) {
+	var r Resolved
+	dir, playbook, err := resolveReal(w.cfg.PlaybookDir, req.Playbook, "playbook")
+	if err != nil {
+		return r, err
+	}
+	if !Allowed(w.cfg.AllowPlaybooks, filepath.Clean(req.Playbook)) {
+		return r, fmt.Errorf("playbook %q is not in worker.allow_playbooks", req.Playbook)
+	}
+	r.Dir, r.Playbook = dir, playbook
+	if req.InlineInventory() {
+		r.Inventory = req.Inventory
+		return r, nil
+	}
+	_, inv, err := resolveReal(w.cfg.PlaybookDir, req.Inventory, "inventory")
+	if err != nil {
+		return r, err
+	}
+	if inv == "." {
+		// Every executable file in it would be an inventory script.
+		return r, fmt.Errorf("inventory %q is the playbook directory itself: name an inventory file or directory in it", req.Inventory)
+	}
+	r.Inventory = inv
+	return r, nil
+}
+
+// resolveReal checks rel like ResolveInside and returns the real base
+// directory and rel's real path relative to it. Hidden names (.git and the
+// like) are refused: they hold no playbook or inventory, and Ansible would
+// print what it could not parse of them.
+func resolveReal(base, rel, what string) (realBase, real string, err error) {
+	for _, part := range strings.Split(filepath.Clean(rel), string(filepath.Separator)) {
+		if strings.HasPrefix(part, ".") && part != "." && part != ".." {
+			return "", "", fmt.Errorf("%s %q names a hidden file or directory (%s)", what, rel, part)
+		}
+	}
+	if _, err := ResolveInside(base, rel, what); err != nil {
+		return "", "", err
+	}
+	if realBase, err = filepath.EvalSymlinks(base); err != nil {
+		return "", "", fmt.Errorf("playbook directory: %w", err)
+	}
+	abs, err := filepath.EvalSymlinks(filepath.Join(realBase, filepath.Clean(rel)))
+	if err != nil {
+		return "", "", fmt.Errorf("%s %q: %w", what, rel, err)
+	}
+	if real, err = filepath.Rel(realBase, abs); err != nil || real == ".." || strings.HasPrefix(real, ".."+string(filepath.Separator)) {
+		return "", "", fmt.Errorf("%s %q leads outside the playbook directory", what, rel)
+	}
+	return realBase, real, nil
 }

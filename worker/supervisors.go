@@ -17,7 +17,9 @@ import (
 // time, so starting a task does not wait for one to start: a supervisor is
 // handed its job, and the pipes of the run, over a socket.
 type Supervisors struct {
-	bin   string
+	bin string
+	// env is the supervisors' environment: the one playbooks get.
+	env   []string
 	ready chan *supervisor
 	mu    sync.Mutex
 	all   map[*supervisor]bool
@@ -40,9 +42,12 @@ type job struct {
 }
 
 // NewSupervisors keeps up to n supervisors of the ansible-worker binary bin
-// ready.
-func NewSupervisors(bin string, n int) *Supervisors {
-	s := &Supervisors{bin: bin, ready: make(chan *supervisor, n), all: map[*supervisor]bool{}}
+// ready. They get the environment playbooks get, ChildEnv(os.Environ(),
+// hide...): they wait, then run playbooks, so the worker's secrets must not
+// be in their environment either.
+func NewSupervisors(bin string, n int, hide ...string) *Supervisors {
+	s := &Supervisors{bin: bin, env: ChildEnv(os.Environ(), hide...), ready: make(chan *supervisor, n),
+		all: map[*supervisor]bool{}}
 	for range n {
 		s.refill()
 	}
@@ -78,6 +83,7 @@ func (s *Supervisors) start() (*supervisor, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "supervisor-ctrl"), os.NewFile(uintptr(fds[1]), "supervisor-ctrl")
 	cmd := exec.Command(s.bin, SuperviseArg, "--wait")
+	cmd.Env = s.env
 	cmd.ExtraFiles = []*os.File{theirs}
 	// Its own process group, which the playbook joins; SIGTERM when the
 	// worker dies makes it kill everything below it.

@@ -42,6 +42,9 @@ func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
 			Output: map[string]any{}, Group: w.cfg.Names.Group, Worker: w.cfg.WorkerID, Attempt: d.Attempt,
 		},
 	}
+	if perr == nil {
+		perr = w.cfg.Policy.Check(&req)
+	}
 	if perr != nil {
 		r.log.Error("rejecting invalid task", "err", perr)
 		if r.id != "" {
@@ -138,6 +141,9 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	if req.Timeout > 0 {
 		timeout = time.Duration(req.Timeout) * time.Second
 	}
+	if limit := w.cfg.Policy.MaxTaskTimeout; limit > 0 && (timeout == 0 || timeout > limit) {
+		timeout = limit
+	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
@@ -154,7 +160,7 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	}
 
 	// After git pull: the playbook may have just arrived.
-	playbook, inventory, err := w.resolve(req)
+	paths, err := w.resolve(req)
 	if err != nil {
 		r.log.Error("task refused", "err", err)
 		r.finish(schemas.StateFailed, err.Error(), nil)
@@ -178,13 +184,13 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 			return
 		}
 	}
-	args := BuildArgs(req, playbook, inventory, varsFile)
+	args := BuildArgs(req, paths.Playbook, paths.Inventory, varsFile)
 	prog := NewProgress()
 	proc := &Process{
 		Executable:  w.cfg.AnsiblePlaybook,
 		Args:        args,
-		Dir:         w.cfg.PlaybookDir,
-		Env:         append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp")),
+		Dir:         paths.Dir,
+		Env:         w.taskEnv(scratch),
 		PluginDir:   w.pluginDir,
 		Ident:       r.id,
 		KillGrace:   w.cfg.KillGrace,
@@ -200,10 +206,10 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 		},
 	}
 	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerStarting,
-		Command: append([]string{w.cfg.AnsiblePlaybook}, args...), Cwd: w.cfg.PlaybookDir})
+		Command: append([]string{w.cfg.AnsiblePlaybook}, args...), Cwd: paths.Dir})
 	r.putStatus(ctx)
 	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerRunning})
-	r.log.Info("running playbook", "playbook", playbook, "inventory", inventory)
+	r.log.Info("running playbook", "playbook", paths.Playbook, "inventory", paths.Inventory)
 
 	hbDone := make(chan struct{})
 	var hb sync.WaitGroup
@@ -244,6 +250,16 @@ func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
 	}
 	r.finish(state, msg, &rc)
 	r.settle(ctx)
+}
+
+// taskEnv is the environment of a playbook run: the worker's, less its
+// secrets, with the operator's inventory policy.
+func (w *Worker) taskEnv(scratch string) []string {
+	env := append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp"))
+	if kv, set := inventoryEnabled(env, w.cfg.Policy.AllowInventoryScripts); set {
+		env = append(env, kv)
+	}
+	return env
 }
 
 // stoppedBeforeStart ends a task whose context ended before Ansible started.

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // Causes with which a running task's context is cancelled.
@@ -43,6 +44,8 @@ type Config struct {
 	// AllowPlaybooks, when not empty, lists the glob patterns a playbook
 	// path must match.
 	AllowPlaybooks []string
+	// Policy is what submitters may choose beyond paths.
+	Policy Policy
 	// Concurrency is how many tasks run at once.
 	Concurrency int
 	// MaxQueueSize refuses a submission that finds this many tasks of the
@@ -64,7 +67,9 @@ type Config struct {
 	// AckWait is the consumer's ack wait; the worker heartbeats at a third
 	// of it.
 	AckWait time.Duration
-	// DataDir holds per-task scratch files and the callback plugin.
+	// DataDir holds per-task scratch files and the callback plugin. It must
+	// be private to the worker's user (see New). Default
+	// schemas.DefaultDataDir().
 	DataDir string
 	// HiddenEnv are environment variables playbooks must not inherit (the
 	// ones the configuration file referred to, which may hold secrets).
@@ -104,7 +109,7 @@ func (c *Config) setDefaults() {
 		c.GitTimeout = time.Minute
 	}
 	if c.DataDir == "" {
-		c.DataDir = os.TempDir() + "/ansible-worker"
+		c.DataDir = schemas.DefaultDataDir()
 	}
 	if c.SubjectID == "" {
 		c.SubjectID = c.Names.Group
@@ -135,18 +140,18 @@ type Worker struct {
 	running map[string]context.CancelCauseFunc
 }
 
-// New checks the configuration and installs the callback plugin.
+// New checks the configuration and installs the callback plugin. It refuses
+// a data directory, or callback plugin, that another local user could have
+// written: owned by another user than the worker's or root, writable by
+// group or others, or below a directory such a user could swap it in.
 func New(cfg Config, deps Deps, log *slog.Logger) (*Worker, error) {
 	cfg.setDefaults()
 	if st, err := os.Stat(cfg.PlaybookDir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("playbook directory %q is not a directory", cfg.PlaybookDir)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
-	dir, err := InstallCallback(cfg.DataDir)
+	dir, err := ownGuard.ownFiles(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("install callback plugin: %w", err)
+		return nil, err
 	}
 	if err := CompileCallback(dir, cfg.AnsiblePlaybook); err != nil {
 		log.Warn("callback plugin not precompiled; each run compiles it", "err", err)
@@ -185,7 +190,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go w.catchUp(ctx)
 
 	if w.cfg.Supervisor != "" {
-		w.supervisors = NewSupervisors(w.cfg.Supervisor, w.cfg.Concurrency)
+		w.supervisors = NewSupervisors(w.cfg.Supervisor, w.cfg.Concurrency, w.cfg.HiddenEnv...)
 		defer w.supervisors.Close()
 	}
 

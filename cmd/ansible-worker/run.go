@@ -72,7 +72,9 @@ func runAction(c *cli.Context) error {
 	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
 	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{
 		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration(),
-		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration()}, log)
+		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration(),
+		TasksMaxMsgSize: int32(cfg.NATS.TasksMaxMsgSize), TasksMaxBytes: cfg.NATS.TasksMaxBytes,
+		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration()}, log)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
@@ -88,18 +90,25 @@ func runAction(c *cli.Context) error {
 		PlaybookDir:     cfg.Worker.PlaybookDirectory,
 		AnsiblePlaybook: cfg.Worker.AnsiblePlaybook,
 		AllowPlaybooks:  cfg.Worker.AllowPlaybooks,
-		Concurrency:     cfg.Worker.Concurrency,
-		MaxQueueSize:    cfg.Worker.MaxQueueSize,
-		MaxDeliver:      cfg.Worker.MaxDeliver,
-		TaskTimeout:     seconds(cfg.Worker.TaskTimeout),
-		StatusInterval:  seconds(cfg.Worker.StatusInterval),
-		KillGrace:       seconds(cfg.Worker.KillGrace),
-		ShutdownGrace:   seconds(cfg.Worker.ShutdownGrace),
-		GitTimeout:      seconds(cfg.Worker.GitTimeout),
-		AckWait:         cfg.Worker.AckWaitDuration(),
-		DataDir:         cfg.Worker.DataDir,
-		MaxEventBytes:   int(nc.MaxPayload()) - 8<<10,
-		HiddenEnv:       cfg.ExpandedVars,
+		Policy: worker.Policy{
+			AllowExtraVars:        cfg.Worker.AllowExtraVars,
+			AllowLimitRegex:       cfg.Worker.AllowLimitRegex,
+			AllowInventoryScripts: cfg.Worker.AllowInventoryScripts,
+			MaxForks:              cfg.Worker.MaxForks,
+			MaxTaskTimeout:        time.Duration(cfg.Worker.MaxTaskTimeout) * time.Second,
+		},
+		Concurrency:    cfg.Worker.Concurrency,
+		MaxQueueSize:   cfg.Worker.MaxQueueSize,
+		MaxDeliver:     cfg.Worker.MaxDeliver,
+		TaskTimeout:    seconds(cfg.Worker.TaskTimeout),
+		StatusInterval: seconds(cfg.Worker.StatusInterval),
+		KillGrace:      seconds(cfg.Worker.KillGrace),
+		ShutdownGrace:  seconds(cfg.Worker.ShutdownGrace),
+		GitTimeout:     seconds(cfg.Worker.GitTimeout),
+		AckWait:        cfg.Worker.AckWaitDuration(),
+		DataDir:        cfg.Worker.DataDir,
+		MaxEventBytes:  int(nc.MaxPayload()) - 8<<10,
+		HiddenEnv:      cfg.ExpandedVars,
 	}, worker.Deps{
 		Conn:      nc,
 		Queue:     jsbridge.NewQueue(assets, names),
