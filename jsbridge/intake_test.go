@@ -112,16 +112,22 @@ func TestSecIntakeRemove(t *testing.T) {
 		require.NoError(t, err)
 		seqs = append(seqs, ack.Sequence)
 	}
-	waiting, err := e.q.Waiting(ctx)
-	require.NoError(t, err)
-	require.Equal(t, uint64(3), waiting)
+	e.waitWaiting(t, 3)
 	for _, seq := range seqs[:2] {
 		require.NoError(t, e.q.Remove(ctx, seq))
 	}
 	require.NoError(t, e.q.Remove(ctx, seqs[0]), "already removed")
-	waiting, err = e.q.Waiting(ctx)
-	require.NoError(t, err)
-	require.Equal(t, uint64(1), waiting)
+	e.waitWaiting(t, 1)
+}
+
+// waitWaiting waits until the queue counts n waiting tasks: the consumer
+// learns of stream changes a moment later.
+func (e *intakeEnv) waitWaiting(t *testing.T, n uint64) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		w, err := e.q.Waiting(context.Background())
+		return err == nil && w == n
+	}, 5*time.Second, 20*time.Millisecond, "waiting tasks: want %d", n)
 }
 
 // A tasks stream created by an older version, without limits and with
@@ -153,17 +159,10 @@ func TestSecStreamLimitsUpdateInPlace(t *testing.T) {
 
 	_, err = js.Publish(ctx, "ansible.g.tasks", []byte(strings.Repeat("b", 2000)))
 	require.ErrorIs(t, err, jetstream.ErrStreamMessageExceedsMaximum)
-	// The task stored before the update ages out.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	require.Eventually(t, func() bool {
 		info, err := a.Tasks.Info(ctx)
-		require.NoError(t, err)
-		if info.State.Msgs == 0 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the old task did not age out")
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && info.State.Msgs == 0
+	}, 10*time.Second, 100*time.Millisecond, "the task stored before the update ages out")
 }
 
 // A max bytes the server cannot reserve fails at once, saying which key to

@@ -141,7 +141,7 @@ func (g fileGuard) ownFiles(dataDir string) (pluginDir string, err error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("worker.data_dir: %w", err)
 	}
-	if err := g.checkDataDir(dataDir); err != nil && false {
+	if err := g.checkDataDir(dataDir); err != nil {
 		return "", fmt.Errorf("worker.data_dir %s is not private to the worker's user: %w", dataDir, err)
 	}
 	pluginDir, err = InstallCallback(dataDir)
