@@ -1,35 +1,12 @@
 package test
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-// secRunCLIEnv is runCLI with env added to the test's environment.
-func secRunCLIEnv(t testing.TB, env []string, args ...string) (string, string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		require.True(t, ok, "run %v: %v", args, err)
-		code = ee.ExitCode()
-	}
-	return out.String(), errOut.String(), code
-}
 
 // secValidateBoth runs "validate -c file" and "-c file --validate" with env
 // and checks the exit code, that the secrets appear nowhere in stdout and
@@ -37,7 +14,7 @@ func secRunCLIEnv(t testing.TB, env []string, args ...string) (string, string, i
 func secValidateBoth(t *testing.T, file string, env []string, code int, secrets, keys []string) {
 	t.Helper()
 	for _, args := range [][]string{{"validate", "-c", file}, {"-c", file, "--validate"}} {
-		out, errOut, got := secRunCLIEnv(t, env, args...)
+		out, errOut, got := runCLIEnv(t, env, args...)
 		require.Equal(t, code, got, "%v: %s", args, errOut)
 		for _, s := range secrets {
 			require.NotContains(t, out, s, args)
