@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/ansible-worker/ansible-worker/schemas"
+	"github.com/ansible-worker/ansible-worker/config"
 )
 
 // ErrUnreachable is wrapped by Connect's error when no NATS server could be
@@ -30,7 +30,7 @@ var ErrUnreachable = errors.New("NATS unreachable")
 // defaults to -1 (reconnect forever), since a worker must survive outages.
 // flush_timeout sets nats.FlusherTimeout; flusher_queue_size has no
 // nats.go counterpart and is ignored (see docs/configuration.md).
-func ClientOptions(c *schemas.Config, name string) ([]nats.Option, error) {
+func ClientOptions(c *config.Config, name string) ([]nats.Option, error) {
 	n := c.NATS
 	o := n.Options
 	var opts []nats.Option
@@ -135,7 +135,7 @@ func nkeyOption(seed string) (nats.Option, error) {
 }
 
 // clientTLSConfig builds the client TLS configuration of nats.tls.
-func clientTLSConfig(t schemas.NATSTLSConfig) (*tls.Config, error) {
+func clientTLSConfig(t config.NATSTLSConfig) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
@@ -175,7 +175,7 @@ func HandlerOptions(log *slog.Logger) []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "server", schemas.RedactURL(nc.ConnectedUrlRedacted()))
+			log.Info("NATS reconnected", "server", config.RedactURL(nc.ConnectedUrlRedacted()))
 		}),
 		nats.ReconnectErrHandler(func(nc *nats.Conn, err error) {
 			log.Debug("NATS reconnect attempt failed", "error", err)
@@ -201,7 +201,7 @@ func HandlerOptions(log *slog.Logger) []nats.Option {
 // real URL is used, so a random listen port works. When no server can be connected
 // to, the error names the servers tried (credentials redacted) and wraps
 // both ErrUnreachable and the cause. Cancelling ctx abandons the attempt.
-func Connect(ctx context.Context, c *schemas.Config, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+func Connect(ctx context.Context, c *config.Config, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts, err := ClientOptions(c, name)
 	if err != nil {
 		return nil, err
@@ -236,7 +236,7 @@ func Connect(ctx context.Context, c *schemas.Config, name string, log *slog.Logg
 			return nil, fmt.Errorf("%w: cannot connect to %s: %w", ErrUnreachable, redactServers(servers), redactError(r.err, servers))
 		}
 		if log != nil {
-			log.Debug("connected to NATS", "server", schemas.RedactURL(r.nc.ConnectedUrlRedacted()))
+			log.Debug("connected to NATS", "server", config.RedactURL(r.nc.ConnectedUrlRedacted()))
 		}
 		return r.nc, nil
 	case <-ctx.Done():
@@ -265,9 +265,9 @@ func redactError(err error, servers []string) error {
 	msg := err.Error()
 	clean := msg
 	for _, s := range servers {
-		clean = strings.ReplaceAll(clean, s, schemas.RedactURL(s))
+		clean = strings.ReplaceAll(clean, s, config.RedactURL(s))
 		if secret := urlSecret(s); len(secret) >= 3 {
-			clean = strings.ReplaceAll(clean, secret, schemas.SecretMask)
+			clean = strings.ReplaceAll(clean, secret, config.SecretMask)
 		}
 	}
 	if clean == msg {
@@ -299,7 +299,7 @@ func urlSecret(s string) string {
 func redactServers(servers []string) string {
 	out := make([]string, len(servers))
 	for i, s := range servers {
-		out[i] = schemas.RedactURL(s)
+		out[i] = config.RedactURL(s)
 	}
 	return strings.Join(out, ", ")
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ansible-worker/ansible-worker/schemas"
+	"github.com/ansible-worker/ansible-worker/config"
 )
 
 func newTestLogger(w io.Writer) *slog.Logger {
@@ -63,7 +63,7 @@ func applied(t *testing.T, opts []nats.Option) nats.Options {
 }
 
 func TestClientOptionsDefaults(t *testing.T) {
-	c := schemas.DefaultConfig()
+	c := config.DefaultConfig()
 	opts, err := ClientOptions(c, "ansible-worker run")
 	require.NoError(t, err)
 	o := applied(t, opts)
@@ -83,7 +83,7 @@ func TestClientOptionsDefaults(t *testing.T) {
 	require.Empty(t, o.Token)
 
 	// A bare Config (no defaults filled in) also gets the nats.go defaults.
-	opts, err = ClientOptions(&schemas.Config{}, "")
+	opts, err = ClientOptions(&config.Config{}, "")
 	require.NoError(t, err)
 	o = applied(t, opts)
 	require.Equal(t, def.Timeout, o.Timeout)
@@ -93,10 +93,10 @@ func TestClientOptionsDefaults(t *testing.T) {
 }
 
 func TestClientOptionsMapping(t *testing.T) {
-	c := schemas.DefaultConfig()
+	c := config.DefaultConfig()
 	no := false
 	five := 5
-	c.NATS.Options = schemas.NATSClientOptions{
+	c.NATS.Options = config.NATSClientOptions{
 		Name:                 "from-config",
 		Verbose:              true,
 		AllowReconnect:       &no,
@@ -144,7 +144,7 @@ func must[T any](v T, err error) T {
 }
 
 func TestClientOptionsErrorsHideSecrets(t *testing.T) {
-	c := schemas.DefaultConfig()
+	c := config.DefaultConfig()
 	c.NATS.NkeysSeed = "SUmistyped-seed-secret"
 	_, err := ClientOptions(c, "")
 	require.ErrorContains(t, err, "nats.nkeys_seed")
@@ -160,7 +160,7 @@ func TestClientOptionsErrorsHideSecrets(t *testing.T) {
 	require.ErrorContains(t, err, "not a user seed")
 	require.NotContains(t, err.Error(), string(aseed))
 
-	c = schemas.DefaultConfig()
+	c = config.DefaultConfig()
 	c.NATS.TLS.CAFile = filepath.Join(t.TempDir(), "missing.pem")
 	_, err = ClientOptions(c, "")
 	require.ErrorContains(t, err, "nats.tls.ca_file")
@@ -179,9 +179,9 @@ func runServer(t *testing.T, o *server.Options) *server.Server {
 	return s
 }
 
-func serverConfig(url string) *schemas.Config {
-	c := schemas.DefaultConfig()
-	c.NATS.Servers = schemas.StringList{url}
+func serverConfig(url string) *config.Config {
+	c := config.DefaultConfig()
+	c.NATS.Servers = config.StringList{url}
 	c.NATS.Options.ConnectTimeout = 2
 	return c
 }
@@ -406,7 +406,7 @@ func TestMutualTLSAndHandshakeFirst(t *testing.T) {
 		},
 	})
 	c := serverConfig(s.ClientURL())
-	c.NATS.TLS = schemas.NATSTLSConfig{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey, HandshakeFirst: true}
+	c.NATS.TLS = config.NATSTLSConfig{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey, HandshakeFirst: true}
 	require.NoError(t, c.Validate())
 	nc := connect(t, c)
 	require.True(t, nc.IsConnected())

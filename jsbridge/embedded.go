@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/ansible-worker/ansible-worker/schemas"
+	"github.com/ansible-worker/ansible-worker/config"
 )
 
 // embeddedReadyTimeout bounds how long StartEmbedded waits for the server
@@ -45,7 +45,7 @@ type Embedded struct {
 //
 // The server installs no signal handlers; its warnings and errors go to
 // log (nil: discarded) and notices to log at debug level.
-func StartEmbedded(c *schemas.Config, log *slog.Logger) (*Embedded, error) {
+func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -119,16 +119,16 @@ func StartEmbedded(c *schemas.Config, log *slog.Logger) (*Embedded, error) {
 		return fail(msg)
 	}
 
-	emb := &Embedded{srv: srv, clientURL: "nats://" + schemas.ConnectAddr(hostPortOf(srv.ClientURL()))}
+	emb := &Embedded{srv: srv, clientURL: "nats://" + config.ConnectAddr(hostPortOf(srv.ClientURL()))}
 	if addr := srv.Addr(); addr != nil {
 		if ta, ok := addr.(*net.TCPAddr); ok {
-			emb.clientURL = "nats://" + schemas.ConnectAddr(net.JoinHostPort(host, strconv.Itoa(ta.Port)))
+			emb.clientURL = "nats://" + config.ConnectAddr(net.JoinHostPort(host, strconv.Itoa(ta.Port)))
 		}
 	}
 	if opts.MQTT.Port != 0 {
 		// The server writes the port it bound back into the options it
 		// was given; ReadyForConnections has waited for that.
-		emb.mqttAddr = schemas.ConnectAddr(net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port)))
+		emb.mqttAddr = config.ConnectAddr(net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port)))
 	}
 	log.Debug("embedded NATS server ready", "url", emb.clientURL, "mqtt", emb.mqttAddr, "store_dir", e.StoreDir)
 	return emb, nil

@@ -14,14 +14,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ansible-worker/ansible-worker/schemas"
+	"github.com/ansible-worker/ansible-worker/config"
 )
 
 // embeddedConfig returns a configuration with the embedded server on free
 // ports and a fresh store, and fast client timeouts.
-func embeddedConfig(t *testing.T, mqtt bool) *schemas.Config {
+func embeddedConfig(t *testing.T, mqtt bool) *config.Config {
 	t.Helper()
-	c := schemas.DefaultConfig()
+	c := config.DefaultConfig()
 	c.NATS.Embedded.Enabled = true
 	c.NATS.Embedded.Listen = "127.0.0.1:-1"
 	c.NATS.Embedded.StoreDir = t.TempDir()
@@ -32,7 +32,7 @@ func embeddedConfig(t *testing.T, mqtt bool) *schemas.Config {
 	return c
 }
 
-func startEmbedded(t *testing.T, c *schemas.Config) *Embedded {
+func startEmbedded(t *testing.T, c *config.Config) *Embedded {
 	t.Helper()
 	e, err := StartEmbedded(c, nil)
 	require.NoError(t, err)
@@ -41,13 +41,13 @@ func startEmbedded(t *testing.T, c *schemas.Config) *Embedded {
 }
 
 // clientConfig returns c aimed at the embedded server e.
-func clientConfig(c *schemas.Config, e *Embedded) *schemas.Config {
+func clientConfig(c *config.Config, e *Embedded) *config.Config {
 	cc := *c
-	cc.NATS.Servers = schemas.StringList{e.ClientURL()}
+	cc.NATS.Servers = config.StringList{e.ClientURL()}
 	return &cc
 }
 
-func connect(t *testing.T, c *schemas.Config, extra ...nats.Option) *nats.Conn {
+func connect(t *testing.T, c *config.Config, extra ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := Connect(context.Background(), c, "test", nil, extra...)
 	require.NoError(t, err)
@@ -224,7 +224,7 @@ func TestEmbeddedToken(t *testing.T) {
 	// A token in the URL works too, and is redacted in errors.
 	url := clientConfig(c, e)
 	url.NATS.Token = ""
-	url.NATS.Servers = schemas.StringList{strings.Replace(e.ClientURL(), "nats://", "nats://wrong-url-token@", 1)}
+	url.NATS.Servers = config.StringList{strings.Replace(e.ClientURL(), "nats://", "nats://wrong-url-token@", 1)}
 	_, err = Connect(context.Background(), url, "test", nil)
 	require.ErrorIs(t, err, nats.ErrAuthorization)
 	require.NotContains(t, err.Error(), "wrong-url-token")
@@ -242,14 +242,14 @@ func TestUnreachable(t *testing.T) {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 
-	c := schemas.DefaultConfig()
-	c.NATS.Servers = schemas.StringList{"nats://bob:hidden-pw@" + addr}
+	c := config.DefaultConfig()
+	c.NATS.Servers = config.StringList{"nats://bob:hidden-pw@" + addr}
 	c.NATS.Options.ConnectTimeout = 1
 	start := time.Now()
 	_, err = Connect(context.Background(), c, "test", nil)
 	require.Error(t, err)
 	require.ErrorIs(t, err, ErrUnreachable)
-	require.Contains(t, err.Error(), "nats://bob:"+schemas.SecretMask+"@"+addr)
+	require.Contains(t, err.Error(), "nats://bob:"+config.SecretMask+"@"+addr)
 	require.NotContains(t, err.Error(), "hidden-pw")
 	require.Less(t, time.Since(start), 5*time.Second)
 
@@ -259,8 +259,8 @@ func TestUnreachable(t *testing.T) {
 
 func TestConnectBadURLHidesSecret(t *testing.T) {
 	// Connect may get URLs that were never validated (a --server flag).
-	c := schemas.DefaultConfig()
-	c.NATS.Servers = schemas.StringList{"nats://bob:bad-url-secret@127.0.0.1:notaport"}
+	c := config.DefaultConfig()
+	c.NATS.Servers = config.StringList{"nats://bob:bad-url-secret@127.0.0.1:notaport"}
 	_, err := Connect(context.Background(), c, "test", nil)
 	require.ErrorIs(t, err, ErrUnreachable)
 	require.NotContains(t, err.Error(), "bad-url-secret")
@@ -289,8 +289,8 @@ func TestConnectCancelled(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	c := schemas.DefaultConfig()
-	c.NATS.Servers = schemas.StringList{"nats://" + l.Addr().String()}
+	c := config.DefaultConfig()
+	c.NATS.Servers = config.StringList{"nats://" + l.Addr().String()}
 	c.NATS.Options.ConnectTimeout = 5
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

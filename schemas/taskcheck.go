@@ -35,6 +35,10 @@ var (
 	varNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
+// ValidVarName reports whether s is a variable name Ansible can use:
+// letters, digits and _, not starting with a digit.
+func ValidVarName(s string) bool { return varNameRE.MatchString(s) }
+
 // checkLength refuses a string longer than max characters.
 func checkLength(name, v string, max int) error {
 	if n := utf8.RuneCountInString(v); n > max {

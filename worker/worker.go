@@ -15,8 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
-	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // Causes with which a running task's context is cancelled.
@@ -69,7 +69,7 @@ type Config struct {
 	AckWait time.Duration
 	// DataDir holds per-task scratch files and the callback plugin. It must
 	// be private to the worker's user (see New). Default
-	// schemas.DefaultDataDir().
+	// config.DefaultDataDir().
 	DataDir string
 	// HiddenEnv are environment variables playbooks must not inherit (the
 	// ones the configuration file referred to, which may hold secrets).
@@ -109,7 +109,7 @@ func (c *Config) setDefaults() {
 		c.GitTimeout = time.Minute
 	}
 	if c.DataDir == "" {
-		c.DataDir = schemas.DefaultDataDir()
+		c.DataDir = config.DefaultDataDir()
 	}
 	if c.SubjectID == "" {
 		c.SubjectID = c.Names.Group

@@ -13,14 +13,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // loadConfig reads the configuration named by --config (or ./config.yaml)
 // and applies --server. A bad configuration exits with code 2.
-func loadConfig(c *cli.Context) (*schemas.Config, error) {
-	cfg, err := schemas.LoadConfig(c.String("config"), os.LookupEnv)
+func loadConfig(c *cli.Context) (*config.Config, error) {
+	cfg, err := config.LoadConfig(c.String("config"), os.LookupEnv)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
@@ -41,7 +42,7 @@ func splitList(s string) []string {
 }
 
 // newLogger builds the slog logger of the configuration.
-func newLogger(cfg *schemas.Config) (*slog.Logger, io.Closer, error) {
+func newLogger(cfg *config.Config) (*slog.Logger, io.Closer, error) {
 	var w io.Writer = os.Stderr
 	var closer io.Closer = io.NopCloser(nil)
 	if cfg.LogFile != "" {
@@ -60,7 +61,7 @@ func newLogger(cfg *schemas.Config) (*slog.Logger, io.Closer, error) {
 
 // client is a connection for the commands that talk to a running system.
 type client struct {
-	cfg   *schemas.Config
+	cfg   *config.Config
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	names jsbridge.Names
@@ -69,7 +70,7 @@ type client struct {
 
 // connect opens a client connection; when NATS cannot be reached it exits
 // with code 5.
-func connect(c *cli.Context, cfg *schemas.Config, group string) (*client, error) {
+func connect(c *cli.Context, cfg *config.Config, group string) (*client, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()

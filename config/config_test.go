@@ -1,4 +1,4 @@
-package schemas
+package config
 
 import (
 	"log/slog"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ansible-worker/ansible-worker/schemas"
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -72,7 +73,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, DefaultDataDir(), w.DataDir)
 	host, _ := os.Hostname()
 	require.True(t, strings.HasSuffix(w.ID(), "-"+strconv.Itoa(os.Getpid())))
-	require.True(t, ValidID(w.ID()), w.ID())
+	require.True(t, schemas.ValidID(w.ID()), w.ID())
 	require.Contains(t, w.ID(), strings.ReplaceAll(host, ".", "-"))
 
 	n := c.NATS

@@ -1,4 +1,4 @@
-package schemas
+package config
 
 import (
 	"cmp"
@@ -22,6 +22,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -261,7 +263,7 @@ type NATSConfig struct {
 	EventsMaxAge float64 `yaml:"events_max_age"`
 	// TasksMaxMsgSize is the largest message, in bytes (headers included),
 	// the tasks stream ANSIBLE_TASKS stores; a larger publish is refused
-	// with an error. Default 1048576 (MaxTaskSize).
+	// with an error. Default 1048576 (schemas.MaxTaskSize).
 	TasksMaxMsgSize int `yaml:"tasks_max_msg_size"`
 	// TasksMaxBytes bounds the total size, in bytes, of ANSIBLE_TASKS; a
 	// publish that would go beyond it is refused with an error (discard
@@ -436,7 +438,7 @@ func DefaultConfig() *Config {
 			},
 			Replicas:        1,
 			EventsMaxAge:    7 * 24 * 3600,
-			TasksMaxMsgSize: MaxTaskSize,
+			TasksMaxMsgSize: schemas.MaxTaskSize,
 			TasksMaxBytes:   256 << 20,
 			TasksMaxAge:     7 * 24 * 3600,
 			Embedded: EmbeddedConfig{
@@ -995,14 +997,14 @@ func (c *Config) Validate() error {
 	}
 
 	w := c.Worker
-	if err := CheckID("worker.group_name", w.GroupName); err != nil {
+	if err := schemas.CheckID("worker.group_name", w.GroupName); err != nil {
 		p = append(p, err)
 	}
-	if err := CheckID("worker.topic_prefix", w.TopicPrefix); err != nil {
+	if err := schemas.CheckID("worker.topic_prefix", w.TopicPrefix); err != nil {
 		p = append(p, err)
 	}
 	if w.WorkerID != "" {
-		if err := CheckID("worker.worker_id", w.WorkerID); err != nil {
+		if err := schemas.CheckID("worker.worker_id", w.WorkerID); err != nil {
 			p = append(p, err)
 		}
 	}
@@ -1036,7 +1038,7 @@ func (c *Config) Validate() error {
 		add("worker.task_timeout: %d is more than worker.max_task_timeout %d (0 means no timeout)", w.TaskTimeout, w.MaxTaskTimeout)
 	}
 	for i, name := range w.AllowExtraVars {
-		if !varNameRE.MatchString(name) {
+		if !schemas.ValidVarName(name) {
 			add("worker.allow_extra_vars[%d]: %q is not a variable name", i, name)
 		}
 	}
@@ -1078,7 +1080,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if n.SubjectID != "" && n.SubjectID != "hostname" {
-		if err := CheckID("nats.subject_id", n.SubjectID); err != nil {
+		if err := schemas.CheckID("nats.subject_id", n.SubjectID); err != nil {
 			p = append(p, err)
 		}
 	}
@@ -1359,7 +1361,7 @@ func hostname() string {
 }
 
 // sanitizeID replaces every character outside A-Z a-z 0-9 _ - by "-" and
-// cuts the result to MaxIDLength.
+// cuts the result to schemas.MaxIDLength.
 func sanitizeID(s string) string {
 	b := []byte(s)
 	for i, ch := range b {
@@ -1367,8 +1369,8 @@ func sanitizeID(s string) string {
 			b[i] = '-'
 		}
 	}
-	if len(b) > MaxIDLength {
-		b = b[:MaxIDLength]
+	if len(b) > schemas.MaxIDLength {
+		b = b[:schemas.MaxIDLength]
 	}
 	if len(b) == 0 {
 		return "localhost"

@@ -1,10 +1,11 @@
-package schemas
+package config
 
 import (
 	"math"
 	"testing"
 	"time"
 
+	"github.com/ansible-worker/ansible-worker/schemas"
 	"github.com/stretchr/testify/require"
 )
 
@@ -12,7 +13,7 @@ import (
 // refuse values the server would reject or that leave no room for a task.
 func TestSecStreamLimitsConfig(t *testing.T) {
 	def := DefaultConfig().NATS
-	require.Equal(t, MaxTaskSize, def.TasksMaxMsgSize)
+	require.Equal(t, schemas.MaxTaskSize, def.TasksMaxMsgSize)
 	require.Equal(t, int64(256<<20), def.TasksMaxBytes)
 	require.Equal(t, 7*24*time.Hour, def.TasksMaxAgeDuration())
 
