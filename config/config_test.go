@@ -563,37 +563,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	c := DefaultConfig()
-	c.LogLevel = "loud"
-	c.LogFormat = "xml"
-	c.MQTT.Port = 0
-	c.MQTT.Keepalive = -1
-	c.MQTT.TLSCAFile = "/nonexistent/ca.pem"
-	c.Worker.GroupName = "bad group"
-	c.Worker.TopicPrefix = ""
-	c.Worker.WorkerID = "a.b"
-	c.Worker.MaxQueueSize = -1
-	c.Worker.TaskTimeout = -1
-	c.Worker.Concurrency = 0
-	c.Worker.MaxDeliver = 0
-	c.Worker.AnsiblePlaybook = ""
-	c.Worker.JobsFile = "/nonexistent/jobs.yaml"
-	c.Worker.AllowPlaybooks = []string{"[bad"}
-	c.Worker.HTTPListen = "nope"
-	c.Worker.StatusInterval = 0
-	c.Worker.KillGrace = -1
-	c.NATS.SubjectID = "a.b"
-	c.NATS.Headers = map[string]string{"bad:key": "v"}
-	c.NATS.Options.MaxOutstandingPings = -1
-	c.NATS.Options.PendingSize = -2
-	c.NATS.TLS.CAFile = "/nonexistent/nats-ca.pem"
-	c.NATS.TLS.CertFile = "/nonexistent/cert.pem"
-	c.NATS.Replicas = 6
-	c.NATS.Embedded.Enabled = true
-	c.NATS.Embedded.Listen = "localhost"
-	c.NATS.Embedded.MQTTListen = "127.0.0.1:99999"
-	c.NATS.UserCredentials = "/nonexistent/u.creds"
-	c.NATS.Token = "t"
+	c, _ := brokenConfig()
 	err := c.Validate()
 	require.Error(t, err)
 	for _, key := range []string{

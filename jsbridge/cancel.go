@@ -9,28 +9,20 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
-// Results of a cancel request.
+// Results of a cancel request (see schemas.CancelReply).
 const (
-	// CancelDone: the task was waiting and is now cancelled; it never runs.
-	CancelDone = "cancelled"
-	// CancelStopping: the task is running and is being stopped.
-	CancelStopping = "stopping"
-	// CancelFinished: the task had already finished; nothing changed.
-	CancelFinished = "finished"
-	// CancelUnknown: no such task in the group; nothing changed.
-	CancelUnknown = "unknown"
+	CancelDone     = schemas.CancelDone
+	CancelStopping = schemas.CancelStopping
+	CancelFinished = schemas.CancelFinished
+	CancelUnknown  = schemas.CancelUnknown
 )
 
-// CancelReply answers a cancel request.
-type CancelReply struct {
-	TaskID  string `json:"task_id"`
-	Result  string `json:"result"`
-	State   string `json:"state,omitempty"`
-	Worker  string `json:"worker,omitempty"`
-	Message string `json:"message"`
-}
+// CancelReply answers a cancel request: the wire type schemas.CancelReply.
+type CancelReply = schemas.CancelReply
 
 // CancelHandlers are the two sides of cancelling: Local runs on every worker
 // and stops the task if it runs there; Decide runs on one worker of the group

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -18,9 +21,16 @@ import (
 )
 
 // ErrUnreachable is wrapped by Connect's error when no NATS server could be
-// connected to (refused, timed out, TLS or authentication failure). The
-// CLI exits with code 5 on it.
+// reached: refused, timed out, or the connection lost before the server
+// answered. The CLI exits with code 5 on it, and only on it.
 var ErrUnreachable = errors.New("NATS unreachable")
+
+// ErrSettings is wrapped by Connect's error when the connection settings
+// are at fault: a TLS, credentials or nkey file that cannot be read or
+// parsed, or a server that was reached but refused our authentication or
+// TLS (or whose certificate our TLS settings do not trust). Retrying does
+// not help; the CLI exits with code 2 on it.
+var ErrSettings = errors.New("bad NATS connection settings")
 
 // ClientOptions maps the nats section of c to nats.go options. name is the
 // connection name shown in the server's monitoring; nats.options.name
@@ -85,8 +95,8 @@ func ClientOptions(c *config.Config, name string) ([]nats.Option, error) {
 	case n.Username != "" || n.Password != "":
 		opts = append(opts, nats.UserInfo(n.Username, n.Password))
 	case n.UserCredentials != "":
-		if _, err := os.Stat(n.UserCredentials); err != nil {
-			return nil, fmt.Errorf("nats.user_credentials: %w", err)
+		if err := checkCreds(n.UserCredentials); err != nil {
+			return nil, err
 		}
 		opts = append(opts, nats.UserCredentials(n.UserCredentials))
 	case n.NkeysSeed != "":
@@ -132,6 +142,27 @@ func nkeyOption(seed string) (nats.Option, error) {
 		return nil, fmt.Errorf("nats.nkeys_seed: seed file %s: %w", seed, err)
 	}
 	return opt, nil
+}
+
+// checkCreds reads a credentials file the way nats.go will at every connect,
+// so a bad file is reported as such rather than as a failed connection.
+// Errors never contain the file's content.
+func checkCreds(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("nats.user_credentials: %w", err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err == nil {
+		_, err = jwt.DecodeUserClaims(tok)
+	}
+	if err != nil {
+		return fmt.Errorf("nats.user_credentials: %s holds no valid user JWT", path)
+	}
+	if _, err := jwt.ParseDecoratedNKey(b); err != nil {
+		return fmt.Errorf("nats.user_credentials: %s holds no valid nkey seed", path)
+	}
+	return nil
 }
 
 // clientTLSConfig builds the client TLS configuration of nats.tls.
@@ -200,11 +231,13 @@ func HandlerOptions(log *slog.Logger) []nats.Option {
 // Embedded.InProcessOption) and no nats.servers, the embedded server's
 // real URL is used, so a random listen port works. When no server can be connected
 // to, the error names the servers tried (credentials redacted) and wraps
-// both ErrUnreachable and the cause. Cancelling ctx abandons the attempt.
+// the cause and either ErrUnreachable (no server answered, or none before
+// ctx's deadline) or ErrSettings (our TLS or authentication settings are
+// bad or were refused). Cancelling ctx abandons the attempt.
 func Connect(ctx context.Context, c *config.Config, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts, err := ClientOptions(c, name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	opts = append(opts, HandlerOptions(log)...)
 	opts = append(opts, extra...)
@@ -233,7 +266,11 @@ func Connect(ctx context.Context, c *config.Config, name string, log *slog.Logge
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("%w: cannot connect to %s: %w", ErrUnreachable, redactServers(servers), redactError(r.err, servers))
+			kind := ErrUnreachable
+			if refusedSettings(r.err) {
+				kind = ErrSettings
+			}
+			return nil, fmt.Errorf("%w: cannot connect to %s: %w", kind, redactServers(servers), redactError(r.err, servers))
 		}
 		if log != nil {
 			log.Debug("connected to NATS", "server", config.RedactURL(r.nc.ConnectedUrlRedacted()))
@@ -245,8 +282,75 @@ func Connect(ctx context.Context, c *config.Config, name string, log *slog.Logge
 				r.nc.Close()
 			}
 		}()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// No server answered in time.
+			return nil, fmt.Errorf("%w: connecting to %s: %w", ErrUnreachable, redactServers(servers), ctx.Err())
+		}
 		return nil, fmt.Errorf("connecting to %s: %w", redactServers(servers), ctx.Err())
 	}
+}
+
+// settingsRefusals are nats.go's errors for a server that was reached and
+// refused our authentication or TLS settings.
+var settingsRefusals = []error{
+	nats.ErrAuthorization, nats.ErrAuthExpired, nats.ErrAuthRevoked, nats.ErrAccountAuthExpired,
+	nats.ErrNkeysNotSupported, nats.ErrSecureConnRequired, nats.ErrSecureConnWanted,
+	nats.ErrClientCertOrRootCAsRequired, nats.ErrUserButNoSigCB, nats.ErrNkeyButNoSigCB, nats.ErrNoUserCB,
+}
+
+// refusedSettings reports whether a failed connect reached a server and
+// failed on our TLS or authentication settings, rather than finding no
+// server at all.
+func refusedSettings(err error) bool {
+	for _, r := range settingsRefusals {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		op       *net.OpError
+	)
+	// "remote error" is a TLS alert: the server refused our certificate or
+	// our TLS parameters.
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &record) || (errors.As(err, &op) && op.Op == "remote error")
+}
+
+// drainPoll is how often Drain looks whether the connection is closed.
+const drainPoll = 5 * time.Millisecond
+
+// Drain drains nc: its subscriptions take no new messages but handle those
+// they have, what was published is flushed, then nc is closed. nats.go
+// drains in the background, so Drain waits until nc is closed; closing it
+// right after nc.Drain() would cut the drain short. When ctx ends first,
+// Drain closes nc at once and returns ctx's error.
+func Drain(ctx context.Context, nc *nats.Conn) error {
+	if nc.IsClosed() {
+		return nil
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for !nc.IsClosed() {
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return fmt.Errorf("drain NATS connection: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	if err := nc.LastError(); errors.Is(err, nats.ErrDrainTimeout) {
+		return fmt.Errorf("drain NATS connection: %w", err)
+	}
+	return nil
 }
 
 // redactedError is err with the secrets of server URLs cut out of its

@@ -217,7 +217,7 @@ func TestNkeys(t *testing.T) {
 	require.NoError(t, err)
 	c.NATS.NkeysSeed = string(otherSeed)
 	_, err = Connect(context.Background(), c, "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 	require.ErrorIs(t, err, nats.ErrAuthorization)
 	require.NotContains(t, err.Error(), string(otherSeed))
 }
@@ -289,7 +289,7 @@ func TestCreds(t *testing.T) {
 
 	// Without credentials the server refuses.
 	_, err = Connect(context.Background(), serverConfig(s.ClientURL()), "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 }
 
 // testPKI is a CA with a server and a client certificate, written as PEM
@@ -381,12 +381,12 @@ func TestTLS(t *testing.T) {
 	// server_name is checked against the certificate.
 	c.NATS.TLS.ServerName = "not-the-server"
 	_, err := Connect(context.Background(), c, "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 	require.ErrorContains(t, err, "certificate")
 
 	// Without the CA the certificate is not trusted.
 	_, err = Connect(context.Background(), serverConfig(url), "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 	require.ErrorContains(t, err, "certificate")
 	require.ErrorContains(t, err, url)
 }
@@ -414,7 +414,7 @@ func TestMutualTLSAndHandshakeFirst(t *testing.T) {
 	// No client certificate: refused.
 	c.NATS.TLS.CertFile, c.NATS.TLS.KeyFile = "", ""
 	_, err := Connect(context.Background(), c, "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 }
 
 func TestHandlersLogWithoutSecrets(t *testing.T) {

@@ -8,17 +8,6 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Submission is a task the tasks stream has stored, as republished to the
-// group's workers.
-type Submission struct {
-	// Seq is the message's stream sequence.
-	Seq uint64
-	// Stored is when the stream stored it.
-	Stored time.Time
-	// Data is the task request.
-	Data []byte
-}
-
 // SubscribeIntake calls fn with every submission stored for the group, on
 // one worker of the group (a queue subscription). Delivery is at most once:
 // a submission stored while no worker listens is seen only when pulled.

@@ -32,7 +32,7 @@ func newIntakeEnv(t *testing.T) *intakeEnv {
 	names := Names{Prefix: "ansible", Group: "g"}
 	a, err := Provision(context.Background(), js, ProvisionConfig{Names: names}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	env := &intakeEnv{nc: nc, js: js, names: names, q: NewQueue(a, names), heard: make(chan Submission, 10)}
+	env := &intakeEnv{nc: nc, js: js, names: names, q: NewQueue(a, names, nc), heard: make(chan Submission, 10)}
 	sub, err := SubscribeIntake(nc, names, func(s Submission) { env.heard <- s })
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Unsubscribe() })

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ansible-worker/ansible-worker/retry"
 )
 
 // DefaultAckWait is how long a delivered task may go without an ack or an
@@ -72,7 +74,7 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 		pc.AckWait = DefaultAckWait
 	}
 	a := &Assets{}
-	err := retry(ctx, log, "stream "+TasksStream, func(ctx context.Context) error {
+	err := provisionRetry(ctx, log, "stream "+TasksStream, func(ctx context.Context) error {
 		cfg := tasksStreamConfig(pc)
 		// Keep subjects another prefix added to a shared stream.
 		if st, err := js.Stream(ctx, TasksStream); err == nil {
@@ -91,7 +93,7 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 	if err != nil {
 		return nil, err
 	}
-	err = retry(ctx, log, "stream "+EventsStream, func(ctx context.Context) error {
+	err = provisionRetry(ctx, log, "stream "+EventsStream, func(ctx context.Context) error {
 		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        EventsStream,
 			Description: "ansible-runner events and statuses",
@@ -115,7 +117,7 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 		{StatusBucket, "latest TaskStatus per task, key <group>.<task_id>", &a.Status},
 		{ClaimsBucket, "stream sequence that claimed each task id", &a.Claims},
 	} {
-		err = retry(ctx, log, "bucket "+b.name, func(ctx context.Context) error {
+		err = provisionRetry(ctx, log, "bucket "+b.name, func(ctx context.Context) error {
 			kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket:      b.name,
 				Description: b.desc,
@@ -131,7 +133,7 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 			return nil, err
 		}
 	}
-	err = retry(ctx, log, "consumer "+pc.Consumer(), func(ctx context.Context) error {
+	err = provisionRetry(ctx, log, "consumer "+pc.Consumer(), func(ctx context.Context) error {
 		c, err := a.Tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       pc.Consumer(),
 			Description:   "workers of group " + pc.Group,
@@ -197,30 +199,26 @@ func explainStorage(err error, pc ProvisionConfig) error {
 	return err
 }
 
-// retry runs fn until it succeeds, the error is permanent, or ctx ends.
-// Concurrent creates race with "already in use" errors and a fresh cluster
-// answers "no leader" for a while: both go away by themselves.
-func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
-	delay := 50 * time.Millisecond
-	var err error
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = fn(actx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if !transient(err) || attempt >= 20 || ctx.Err() != nil {
-			return fmt.Errorf("provision %s: %w", what, err)
-		}
-		log.Debug("provisioning retry", "what", what, "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("provision %s: %w", what, errors.Join(err, ctx.Err()))
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, time.Second)
+// provisionRetry runs fn until it succeeds, the error is permanent, or ctx
+// ends. Concurrent creates race with "already in use" errors and a fresh
+// cluster answers "no leader" for a while: both go away by themselves.
+func provisionRetry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	err := retry.Do(ctx, retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second, Attempts: 20},
+		func(ctx context.Context) error {
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			err := fn(actx)
+			if err != nil && !transient(err) {
+				return retry.Permanent(err)
+			}
+			return err
+		}, func(attempt int, err error) {
+			log.Debug("provisioning retry", "what", what, "attempt", attempt, "err", err)
+		})
+	if err != nil {
+		return fmt.Errorf("provision %s: %w", what, err)
 	}
+	return nil
 }
 
 func transient(err error) bool {

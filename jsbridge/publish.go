@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ansible-worker/ansible-worker/retry"
 )
 
 // Publisher publishes to JetStream with the configured headers and a
@@ -34,34 +36,32 @@ func NewPublisher(js jetstream.JetStream, headers map[string]string, log *slog.L
 // no responders, timeouts) until it succeeds or ctx ends. Errors that retrying
 // cannot fix, such as a message larger than the server accepts, are returned.
 func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []byte) error {
-	delay := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	attempts := 0
+	err := retry.Do(ctx, retry.Policy{}, func(ctx context.Context) error {
+		attempts++
 		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 		for k, v := range p.headers {
 			m.Header[k] = v
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		_, err := p.js.PublishMsg(actx, m, jetstream.WithMsgID(msgID))
-		cancel()
-		if err == nil {
-			if attempt > 1 {
-				p.log.Info("publish succeeded after retries", "subject", subject, "attempts", attempt)
-			}
-			return nil
+		if err != nil && permanent(err) {
+			return retry.Permanent(err)
 		}
-		if permanent(err) {
-			return fmt.Errorf("publish %s: %w", subject, err)
-		}
+		return err
+	}, func(attempt int, err error) {
 		if attempt == 1 || attempt%20 == 0 {
 			p.log.Warn("publish failed, retrying", "subject", subject, "attempt", attempt, "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("publish %s: %w", subject, errors.Join(err, ctx.Err()))
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 2*time.Second)
+	})
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
 	}
+	if attempts > 1 {
+		p.log.Info("publish succeeded after retries", "subject", subject, "attempts", attempts)
+	}
+	return nil
 }
 
 func permanent(err error) bool {

@@ -9,67 +9,70 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ansible-worker/ansible-worker/worker"
 )
 
 // ErrNoTask is returned by Next when no task arrived within the wait.
-var ErrNoTask = errors.New("no task waiting")
+var ErrNoTask = worker.ErrNoTask
 
 // ErrNotStored is returned by Authentic for an intake message that does not
 // match what the tasks stream holds for the group.
-var ErrNotStored = errors.New("the tasks stream holds no such submission of the group")
+var ErrNotStored = worker.ErrNotStored
 
-// Delivery is one task message handed to this worker.
-type Delivery struct {
-	msg jetstream.Msg
-	// Seq is the message's sequence in the tasks stream; it identifies one
-	// submission across redeliveries.
-	Seq uint64
-	// Attempt is the delivery count, 1 for the first delivery.
-	Attempt int
-	// Submitted is when the stream stored the task.
-	Submitted time.Time
-}
+// Submission is a task the tasks stream has stored.
+type Submission = worker.Submission
 
-// Data is the task request as submitted.
-func (d *Delivery) Data() []byte { return d.msg.Data() }
-
-// Headers are the message headers (Nats-Msg-Id, Nmqtt-Pub, ...).
-func (d *Delivery) Headers() nats.Header { return d.msg.Headers() }
+// settler settles one delivered task message.
+type settler struct{ msg jetstream.Msg }
 
 // InProgress tells the server the task is still being worked on, resetting
 // its redelivery timer.
-func (d *Delivery) InProgress() error { return d.msg.InProgress() }
+func (s settler) InProgress() error { return s.msg.InProgress() }
 
 // Ack removes the task from the queue once the server confirms it.
-func (d *Delivery) Ack(ctx context.Context) error { return d.msg.DoubleAck(ctx) }
+func (s settler) Ack(ctx context.Context) error { return s.msg.DoubleAck(ctx) }
 
 // Nak hands the task back for redelivery after delay.
-func (d *Delivery) Nak(delay time.Duration) error {
+func (s settler) Nak(delay time.Duration) error {
 	if delay <= 0 {
-		return d.msg.Nak()
+		return s.msg.Nak()
 	}
-	return d.msg.NakWithDelay(delay)
+	return s.msg.NakWithDelay(delay)
 }
 
 // Term removes the task from the queue for good, recording why.
-func (d *Delivery) Term(reason string) error { return d.msg.TermWithReason(reason) }
+func (s settler) Term(reason string) error { return s.msg.TermWithReason(reason) }
 
 // Queue pulls tasks of one group from the shared durable consumer, one at a
 // time: a worker asks for a task only when it has a free slot, so no task
 // waits in a busy worker's buffer.
 type Queue struct {
+	nc      *nats.Conn
+	names   Names
 	cons    jetstream.Consumer
 	stream  jetstream.Stream
 	subject string
 }
 
-// NewQueue wraps the group's durable consumer on the tasks stream.
-func NewQueue(a *Assets, names Names) *Queue {
-	return &Queue{cons: a.Consumer, stream: a.Tasks, subject: names.TaskSubject()}
+// NewQueue wraps the group's durable consumer on the tasks stream; nc
+// carries the intake notices (see Notify).
+func NewQueue(a *Assets, names Names, nc *nats.Conn) *Queue {
+	return &Queue{nc: nc, names: names, cons: a.Consumer, stream: a.Tasks, subject: names.TaskSubject()}
+}
+
+// Notify calls fn with the intake notice of every submission stored from
+// now on, on one worker of the group (see SubscribeIntake).
+func (q *Queue) Notify(fn func(Submission)) (func(), error) {
+	sub, err := SubscribeIntake(q.nc, q.names, fn)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 // Next waits up to wait for one task. It returns ErrNoTask when none came.
-func (q *Queue) Next(ctx context.Context, wait time.Duration) (*Delivery, error) {
+func (q *Queue) Next(ctx context.Context, wait time.Duration) (*worker.Delivery, error) {
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	m, err := q.cons.Next(jetstream.FetchContext(pctx))
@@ -87,7 +90,10 @@ func (q *Queue) Next(ctx context.Context, wait time.Duration) (*Delivery, error)
 		// Not a stream message: nothing to ack, nothing to run.
 		return nil, fmt.Errorf("task message metadata: %w", err)
 	}
-	return &Delivery{msg: m, Seq: md.Sequence.Stream, Attempt: int(md.NumDelivered), Submitted: md.Timestamp}, nil
+	return &worker.Delivery{
+		Submission: Submission{Seq: md.Sequence.Stream, Stored: md.Timestamp, Data: m.Data()},
+		Attempt:    int(md.NumDelivered), Settler: settler{msg: m},
+	}, nil
 }
 
 // Waiting is how many of the group's tasks have not been handed to a worker

@@ -11,7 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ansible-worker/ansible-worker/retry"
+
 	"github.com/ansible-worker/ansible-worker/schemas"
+	"github.com/ansible-worker/ansible-worker/worker"
 )
 
 // StatusStore reads and writes TaskStatus in the KV bucket.
@@ -48,24 +51,20 @@ func (s *StatusStore) Put(ctx context.Context, st *schemas.TaskStatus) error {
 		return fmt.Errorf("encode status of %s: %w", st.TaskID, err)
 	}
 	key := Names{Group: st.Group}.StatusKey(st.TaskID)
-	delay := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	err = retry.Do(ctx, retry.Policy{}, func(ctx context.Context) error {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = s.kv.Put(actx, key, b)
-		cancel()
-		if err == nil {
-			return nil
-		}
+		defer cancel()
+		_, err := s.kv.Put(actx, key, b)
+		return err
+	}, func(attempt int, err error) {
 		if attempt == 1 || attempt%20 == 0 {
 			s.log.Warn("status put failed, retrying", "key", key, "attempt", attempt, "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("put status %s: %w", key, errors.Join(err, ctx.Err()))
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 2*time.Second)
+	})
+	if err != nil {
+		return fmt.Errorf("put status %s: %w", key, err)
 	}
+	return nil
 }
 
 // Create stores st only when the task has no status yet. It reports false
@@ -85,11 +84,15 @@ func (s *StatusStore) Create(ctx context.Context, st *schemas.TaskStatus) (bool,
 	return true, nil
 }
 
-// Get returns the status of a task, or jetstream.ErrKeyNotFound.
+// Get returns the status of a task; for a task without one, an error that
+// wraps both jetstream.ErrKeyNotFound and worker.ErrNoStatus.
 func (s *StatusStore) Get(ctx context.Context, group, id string) (*schemas.TaskStatus, error) {
 	e, err := s.kv.Get(ctx, Names{Group: group}.StatusKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: %w", worker.ErrNoStatus, err)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read status of %s: %w", id, err)
 	}
 	st, err := schemas.ParseTaskStatus(e.Value())
 	if err != nil {
@@ -197,23 +200,37 @@ func (s *StatusStore) Transition(ctx context.Context, group, id string, change f
 
 // AddHandBack records that a delivery of the task ended with its worker
 // handing it back, so that delivery does not count toward max_deliver.
-func (s *StatusStore) AddHandBack(ctx context.Context, group, id string) {
+func (s *StatusStore) AddHandBack(ctx context.Context, group, id string) error {
 	if s.claims == nil {
-		return
+		return nil
 	}
-	n := s.HandBacks(ctx, group, id) + 1
-	_, _ = s.claims.Put(ctx, Names{Group: group}.StatusKey(id)+".handbacks", []byte(strconv.Itoa(n)))
+	n, err := s.HandBacks(ctx, group, id)
+	if err != nil {
+		return err
+	}
+	key := Names{Group: group}.StatusKey(id) + ".handbacks"
+	if _, err := s.claims.Put(ctx, key, []byte(strconv.Itoa(n+1))); err != nil {
+		return fmt.Errorf("count hand-back of %s: %w", key, err)
+	}
+	return nil
 }
 
 // HandBacks is how many deliveries of the task were handed back.
-func (s *StatusStore) HandBacks(ctx context.Context, group, id string) int {
+func (s *StatusStore) HandBacks(ctx context.Context, group, id string) (int, error) {
 	if s.claims == nil {
-		return 0
+		return 0, nil
 	}
-	e, err := s.claims.Get(ctx, Names{Group: group}.StatusKey(id)+".handbacks")
+	key := Names{Group: group}.StatusKey(id) + ".handbacks"
+	e, err := s.claims.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, nil
+	}
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("read hand-backs of %s: %w", key, err)
 	}
-	n, _ := strconv.Atoi(string(e.Value()))
-	return n
+	n, err := strconv.Atoi(string(e.Value()))
+	if err != nil {
+		return 0, fmt.Errorf("hand-backs of %s: %w", key, err)
+	}
+	return n, nil
 }

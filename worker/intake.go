@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
@@ -19,11 +18,11 @@ import (
 // Anyone who may publish can send a message on the intake subject, so it is
 // acted on only once the tasks stream confirms it stored exactly that
 // submission: a forged one has no effect on any task.
-func (w *Worker) intake(claimed jsbridge.Submission) {
+func (w *Worker) intake(claimed Submission) {
 	ctx, cancel := context.WithTimeout(context.Background(), intakeTimeout)
 	defer cancel()
-	sub, err := w.deps.Queue.Authentic(ctx, claimed)
-	if errors.Is(err, jsbridge.ErrNotStored) {
+	sub, err := w.ports.Source.Authentic(ctx, claimed)
+	if errors.Is(err, ErrNotStored) {
 		w.log.Debug("intake message ignored: it is not a submission the tasks stream stored", "seq", claimed.Seq, "err", err)
 		return
 	}
@@ -42,7 +41,7 @@ const intakeTimeout = 10 * time.Second
 // to them: they were taken in when submitted.
 func (w *Worker) catchUp(ctx context.Context) {
 	n := 0
-	err := w.deps.Queue.EachStored(ctx, catchUpLimit, func(sub jsbridge.Submission) {
+	err := w.ports.Source.EachStored(ctx, catchUpLimit, func(sub Submission) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), intakeTimeout)
 		defer cancel()
 		w.admit(actx, sub, false)
@@ -61,7 +60,7 @@ const catchUpLimit = 10000
 
 // admit records a stored submission as queued; with checkLimit it refuses it
 // when the group's queue is full. sub must come from the tasks stream.
-func (w *Worker) admit(ctx context.Context, sub jsbridge.Submission, checkLimit bool) {
+func (w *Worker) admit(ctx context.Context, sub Submission, checkLimit bool) {
 	req, err := schemas.ParseTaskRequest(sub.Data)
 	if err != nil {
 		if req.TaskID == "" {
@@ -69,7 +68,7 @@ func (w *Worker) admit(ctx context.Context, sub jsbridge.Submission, checkLimit 
 		}
 		return // one with an id is refused with its reason when pulled
 	}
-	owns, err := w.deps.Status.Claim(ctx, w.cfg.Names.Group, req.TaskID, sub.Seq)
+	owns, err := w.ports.Ledger.Claim(ctx, w.cfg.Group, req.TaskID, sub.Seq)
 	if err != nil || !owns {
 		return // a duplicate is dropped, and logged, when pulled
 	}
@@ -86,28 +85,28 @@ func (w *Worker) queueFull(ctx context.Context) string {
 	if w.cfg.MaxQueueSize <= 0 {
 		return ""
 	}
-	waiting, err := w.deps.Queue.Waiting(ctx)
+	waiting, err := w.ports.Source.Waiting(ctx)
 	// Waiting counts this task too while nobody has taken it.
 	if err != nil || waiting <= uint64(w.cfg.MaxQueueSize) {
 		return ""
 	}
 	return fmt.Sprintf("queue full: %d tasks of group %s were already waiting (worker.max_queue_size %d)",
-		waiting-1, w.cfg.Names.Group, w.cfg.MaxQueueSize)
+		waiting-1, w.cfg.Group, w.cfg.MaxQueueSize)
 }
 
 // recordFirst gives the task its first status: queued, or failed with full
 // when full is not "". A task that has a status already keeps it, so seeing
 // the same submission again (a copy of its intake message, catchUp) changes
 // nothing.
-func (w *Worker) recordFirst(ctx context.Context, id string, sub jsbridge.Submission, full string) {
+func (w *Worker) recordFirst(ctx context.Context, id string, sub Submission, full string) {
 	now := time.Now()
-	_, changed, err := w.deps.Status.Transition(ctx, w.cfg.Names.Group, id,
+	_, changed, err := w.ports.Ledger.Transition(ctx, w.cfg.Group, id,
 		func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
 			if cur != nil {
 				return nil, false
 			}
 			st := &schemas.TaskStatus{TaskID: id, State: schemas.StateQueued,
-				CreatedAt: schemas.NewTime(sub.Stored), Output: map[string]any{}, Group: w.cfg.Names.Group}
+				CreatedAt: schemas.NewTime(sub.Stored), Output: map[string]any{}, Group: w.cfg.Group}
 			if full != "" {
 				st.State, st.CompletedAt, st.Worker = schemas.StateFailed, schemas.NewTime(now), w.cfg.WorkerID
 				st.SetError(full)
@@ -127,9 +126,9 @@ func (w *Worker) recordFirst(ctx context.Context, id string, sub jsbridge.Submis
 // dropUnreadable removes from the queue a submission whose task id cannot be
 // read. It can never get a status, and while it waited to be pulled it
 // would count toward worker.max_queue_size.
-func (w *Worker) dropUnreadable(ctx context.Context, sub jsbridge.Submission, why error) {
+func (w *Worker) dropUnreadable(ctx context.Context, sub Submission, why error) {
 	log := w.log.With("seq", sub.Seq, "bytes", len(sub.Data))
-	if err := w.deps.Queue.Remove(ctx, sub.Seq); err != nil {
+	if err := w.ports.Source.Remove(ctx, sub.Seq); err != nil {
 		log.Warn("could not remove a submission without a readable task id", "err", err)
 		return
 	}
@@ -163,15 +162,15 @@ func (w *Worker) cancelLocal(id string) {
 // decideCancel answers a cancel request for the group: a waiting task is
 // cancelled at once and will never run, a running one is being stopped by its
 // worker, a finished or unknown one is left alone.
-func (w *Worker) decideCancel(ctx context.Context, id string) jsbridge.CancelReply {
-	r := jsbridge.CancelReply{TaskID: id}
+func (w *Worker) decideCancel(ctx context.Context, id string) schemas.CancelReply {
+	r := schemas.CancelReply{TaskID: id}
 	if err := schemas.CheckID("task id", id); err != nil {
-		r.Result, r.Message = jsbridge.CancelUnknown, err.Error()
+		r.Result, r.Message = schemas.CancelUnknown, err.Error()
 		return r
 	}
-	group := w.cfg.Names.Group
+	group := w.cfg.Group
 	now := time.Now()
-	st, changed, err := w.deps.Status.Transition(ctx, group, id, func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
+	st, changed, err := w.ports.Ledger.Transition(ctx, group, id, func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
 		if cur == nil || cur.State != schemas.StateQueued {
 			return nil, false
 		}
@@ -182,28 +181,28 @@ func (w *Worker) decideCancel(ctx context.Context, id string) jsbridge.CancelRep
 		return &next, true
 	})
 	if err != nil {
-		r.Result, r.Message = jsbridge.CancelUnknown, "cannot read the task's status: "+err.Error()
+		r.Result, r.Message = schemas.CancelUnknown, "cannot read the task's status: "+err.Error()
 		return r
 	}
 	switch {
 	case st == nil:
-		r.Result = jsbridge.CancelUnknown
+		r.Result = schemas.CancelUnknown
 		r.Message = fmt.Sprintf("no task %s in group %s: nothing to cancel", id, group)
 		return r
 	case changed:
-		r.Result, r.State = jsbridge.CancelDone, string(st.State)
+		r.Result, r.State = schemas.CancelDone, string(st.State)
 		r.Message = fmt.Sprintf("task %s was waiting and is cancelled; it will not run", id)
 	case st.State.Final():
-		r.Result, r.State, r.Worker = jsbridge.CancelFinished, string(st.State), st.Worker
+		r.Result, r.State, r.Worker = schemas.CancelFinished, string(st.State), st.Worker
 		r.Message = fmt.Sprintf("task %s already finished (%s): nothing changed", id, st.State)
 		return r
 	default:
-		r.Result, r.State, r.Worker = jsbridge.CancelStopping, string(st.State), st.Worker
+		r.Result, r.State, r.Worker = schemas.CancelStopping, string(st.State), st.Worker
 		r.Message = fmt.Sprintf("task %s is running on worker %s and is being stopped", id, st.Worker)
 	}
 	// Recorded so that a worker that missed the request still stops or
 	// skips the task.
-	if err := w.deps.Status.MarkCancel(ctx, group, id); err != nil {
+	if err := w.ports.Ledger.MarkCancel(ctx, group, id); err != nil {
 		w.log.Warn("cancel not recorded", "task_id", id, "err", err)
 	}
 	w.log.Info("cancel request", "task_id", id, "result", r.Result)

@@ -6,25 +6,69 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
+
+// settle says what becomes of a delivery's message.
+type settle int
+
+const (
+	// settleAck: the task is done; the message leaves the queue.
+	settleAck settle = iota
+	// settleTerm: the message can never run; it leaves the queue for good.
+	settleTerm
+	// settleRetry: a fault of this worker or of NATS; the message is
+	// redelivered after a delay and no status changes.
+	settleRetry
+	// settleHandBack: the worker stops; the task goes back to the queue for
+	// another worker, and the delivery does not count toward max_deliver.
+	settleHandBack
+)
+
+// outcome is how one delivery of a task ends. Every stage of a run returns
+// one; apply carries it out, in one place.
+type outcome struct {
+	// state is the final state to record; "" records none.
+	state   schemas.State
+	message string
+	rc      *int
+	settle  settle
+	// delay is the redelivery delay of settleRetry.
+	delay time.Duration
+	// reason is recorded with settleTerm ("" means message).
+	reason string
+}
+
+// ended is an outcome with a final state, acked.
+func ended(state schemas.State, msg string, rc *int) *outcome {
+	return &outcome{state: state, message: msg, rc: rc, settle: settleAck}
+}
+
+// refused is a failed outcome whose message is removed for good.
+func refused(msg string) *outcome {
+	return &outcome{state: schemas.StateFailed, message: msg, settle: settleTerm}
+}
+
+// retryLater redelivers the message after delay, recording nothing.
+func retryLater(why string, delay time.Duration) *outcome {
+	return &outcome{message: why, settle: settleRetry, delay: delay}
+}
+
+// storeRetryDelay is how long a task waits when the ledger cannot be read.
+const storeRetryDelay = 2 * time.Second
 
 // run is one delivery of a task being worked on.
 type run struct {
 	w      *Worker
-	d      *jsbridge.Delivery
+	d      *Delivery
 	log    *slog.Logger
 	life   context.Context
-	outbox *jsbridge.Outbox
+	sink   RunSink
 	id     string
-	evSubj string
-	stSubj string
+	req    schemas.TaskRequest
 	nStat  int // runner statuses published
 	cancel context.CancelCauseFunc
 
@@ -32,323 +76,161 @@ type run struct {
 	st schemas.TaskStatus
 }
 
-func (w *Worker) handle(tasks, life context.Context, d *jsbridge.Delivery) {
-	req, perr := schemas.ParseTaskRequest(d.Data())
-	r := &run{
-		w: w, d: d, life: life, id: req.TaskID,
-		log: w.log.With("task_id", req.TaskID, "seq", d.Seq, "attempt", d.Attempt),
-		st: schemas.TaskStatus{
-			TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(d.Submitted),
-			Output: map[string]any{}, Group: w.cfg.Names.Group, Worker: w.cfg.WorkerID, Attempt: d.Attempt,
-		},
-	}
+func (w *Worker) handle(tasks, life context.Context, d *Delivery) {
+	req, perr := schemas.ParseTaskRequest(d.Data)
 	if perr == nil {
 		perr = w.cfg.Policy.Check(&req)
 	}
-	if perr != nil {
-		r.log.Error("rejecting invalid task", "err", perr)
-		if r.id != "" {
-			if owns, err := w.deps.Status.Claim(life, w.cfg.Names.Group, r.id, d.Seq); err == nil && owns {
-				r.start()
-				r.finish(schemas.StateFailed, perr.Error(), nil)
-			}
-		}
-		r.term(perr.Error())
-		return
+	r := &run{
+		w: w, d: d, life: life, id: req.TaskID, req: req,
+		log: w.log.With("task_id", req.TaskID, "seq", d.Seq, "attempt", d.Attempt),
+		st: schemas.TaskStatus{
+			TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(d.Stored),
+			Output: map[string]any{}, Group: w.cfg.Group, Worker: w.cfg.WorkerID, Attempt: d.Attempt,
+		},
 	}
+	o := r.admit(perr)
+	if o == nil {
+		o = r.execute(tasks)
+	}
+	r.apply(o)
+}
 
-	owns, err := w.deps.Status.Claim(life, w.cfg.Names.Group, r.id, d.Seq)
+// admit decides whether this delivery may run: nil when it may.
+func (r *run) admit(perr error) *outcome {
+	ctx, w := r.life, r.w
+	if perr != nil {
+		return r.refuse(perr)
+	}
+	owns, err := w.ports.Ledger.Claim(ctx, w.cfg.Group, r.id, r.d.Seq)
 	if err != nil {
-		r.log.Warn("cannot claim task, handing it back", "err", err)
-		_ = d.Nak(2 * time.Second)
-		return
+		return retryLater(fmt.Sprintf("cannot claim the task: %v", err), storeRetryDelay)
 	}
 	if !owns {
 		r.log.Warn("ignoring duplicate submission: this task id was already submitted")
-		r.term("duplicate task_id")
-		return
+		return &outcome{settle: settleTerm, reason: "duplicate task_id"}
 	}
-	prev, _ := w.deps.Status.Get(life, w.cfg.Names.Group, r.id)
+	prev, err := w.ports.Ledger.Get(ctx, w.cfg.Group, r.id)
+	if err != nil && !errors.Is(err, ErrNoStatus) {
+		return retryLater(fmt.Sprintf("cannot read the task's status: %v", err), storeRetryDelay)
+	}
 	if prev != nil && prev.State.Final() {
 		// Cancelled or refused while waiting, or finished with its ack
 		// lost: it does not run (again).
 		r.log.Info("task already ended, removing it from the queue", "state", prev.State, "reason", prev.Err())
-		r.ack()
-		return
+		return &outcome{settle: settleAck}
 	}
-	// Deliveries that ended in a hand-back (the worker stopped) do not count.
-	if d.Attempt > w.cfg.MaxDeliver && d.Attempt-w.deps.Status.HandBacks(life, w.cfg.Names.Group, r.id) > w.cfg.MaxDeliver {
-		r.start()
-		r.finish(schemas.StateFailed, fmt.Sprintf("gave up after %d deliveries: the workers that took it stopped before it finished", w.cfg.MaxDeliver), nil)
-		r.term("max deliveries reached")
-		return
-	}
-
-	ctx, cancel := context.WithCancelCause(tasks)
-	defer cancel(nil)
-	r.cancel = cancel
-	untrack := w.track(r.id, cancel)
-	defer untrack()
-	// A cancel recorded while it waited, or that came before track.
-	if cancelled, _ := w.deps.Status.CancelRequested(life, w.cfg.Names.Group, r.id); cancelled {
-		cancel(ErrCancelled)
-	}
-	r.execute(ctx, &req)
+	return r.checkDeliveries()
 }
 
-// start opens the outbox for the run's messages.
-func (r *run) start() {
-	r.outbox = r.w.deps.Publisher.NewOutbox(r.life)
-	r.evSubj = jsbridge.EventSubject(r.w.cfg.SubjectID, r.id)
-	r.stSubj = jsbridge.RunnerStatusSubject(r.w.cfg.SubjectID, r.id)
+// checkDeliveries ends a task delivered more than max_deliver times;
+// deliveries that ended in a hand-back (the worker stopped) do not count.
+func (r *run) checkDeliveries() *outcome {
+	w := r.w
+	if r.d.Attempt <= w.cfg.MaxDeliver {
+		return nil
+	}
+	handBacks, err := w.ports.Ledger.HandBacks(r.life, w.cfg.Group, r.id)
+	if err != nil {
+		return retryLater(fmt.Sprintf("cannot read the task's hand-backs: %v", err), storeRetryDelay)
+	}
+	if r.d.Attempt-handBacks <= w.cfg.MaxDeliver {
+		return nil
+	}
+	return &outcome{state: schemas.StateFailed, settle: settleTerm, reason: "max deliveries reached",
+		message: fmt.Sprintf("gave up after %d deliveries: the workers that took it stopped before it finished", w.cfg.MaxDeliver)}
 }
 
-func (r *run) msgID(kind string, n int) string {
-	return fmt.Sprintf("%s.%d.%d.%s%d", r.id, r.d.Seq, r.d.Attempt, kind, n)
+// refuse ends an invalid task: with a failed status when its id can be read
+// and this submission owns it, else only by removing the message.
+func (r *run) refuse(perr error) *outcome {
+	r.log.Error("rejecting invalid task", "err", perr)
+	if r.id != "" {
+		if owns, err := r.w.ports.Ledger.Claim(r.life, r.w.cfg.Group, r.id, r.d.Seq); err == nil && owns {
+			return refused(perr.Error())
+		}
+	}
+	return &outcome{settle: settleTerm, reason: perr.Error()}
+}
+
+// apply carries out an outcome: the final status (after every event of the
+// run), then the message's fate.
+func (r *run) apply(o *outcome) {
+	switch o.settle {
+	case settleHandBack:
+		r.handBack()
+		return
+	case settleRetry:
+		r.closeSink()
+		r.log.Warn("task handed back for a retry", "why", o.message, "delay", o.delay)
+		if err := r.d.Nak(o.delay); err != nil {
+			r.log.Warn("nak failed; the task is redelivered after the ack wait", "err", err)
+		}
+		return
+	}
+	if o.state != "" {
+		r.finish(o.state, o.message, o.rc)
+	}
+	if o.settle == settleTerm {
+		reason := o.reason
+		if reason == "" {
+			reason = o.message
+		}
+		r.term(reason)
+		return
+	}
+	r.ack()
+}
+
+// openSink opens the outlet of the run's messages, once.
+func (r *run) openSink() RunSink {
+	if r.sink == nil {
+		r.sink = r.w.ports.Sinks.Open(r.life, RunID{TaskID: r.id, Seq: r.d.Seq, Attempt: r.d.Attempt})
+	}
+	return r.sink
+}
+
+// closeSink delivers every message of the run.
+func (r *run) closeSink() {
+	if r.sink == nil {
+		return
+	}
+	if err := r.sink.Close(r.life); err != nil {
+		r.log.Error("some runner events were not published", "err", err)
+	}
 }
 
 func (r *run) runnerStatus(s schemas.RunnerStatus) {
 	s.RunnerIdent = r.id
 	b, _ := json.Marshal(s)
 	r.nStat++
-	r.outbox.Add(r.stSubj, r.msgID("s", r.nStat), b)
+	r.openSink().RunnerStatus(r.nStat, b)
 }
 
-// putStatus stores a copy of the current status.
-func (r *run) putStatus(ctx context.Context) {
+// snapshot returns a copy of the current status.
+func (r *run) snapshot() schemas.TaskStatus {
 	r.mu.Lock()
-	st := r.st
-	r.mu.Unlock()
-	if err := r.w.deps.Status.Put(ctx, &st); err != nil {
-		r.log.Error("status update lost", "state", st.State, "err", err)
-	}
+	defer r.mu.Unlock()
+	return r.st
 }
 
-func (r *run) execute(ctx context.Context, req *schemas.TaskRequest) {
-	w := r.w
-	r.start()
-	if ctx.Err() != nil {
-		r.stoppedBeforeStart(ctx)
-		return
-	}
-	now := time.Now()
-	r.mu.Lock()
-	r.st.State = schemas.StateRunning
-	r.st.StartedAt = schemas.NewTime(now)
-	r.mu.Unlock()
-
-	timeout := w.cfg.TaskTimeout
-	if req.Timeout > 0 {
-		timeout = time.Duration(req.Timeout) * time.Second
-	}
-	if limit := w.cfg.Policy.MaxTaskTimeout; limit > 0 && (timeout == 0 || timeout > limit) {
-		timeout = limit
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
-		defer cancel()
-	}
-
-	if req.GitPull {
-		if err := w.gitPull(ctx); err != nil {
-			r.log.Error("git pull failed", "err", err)
-			r.finish(r.stopState(ctx, schemas.StateFailed), err.Error(), nil)
-			r.settle(ctx)
-			return
-		}
-	}
-
-	// After git pull: the playbook may have just arrived.
-	paths, err := w.resolve(req)
-	if err != nil {
-		r.log.Error("task refused", "err", err)
-		r.finish(schemas.StateFailed, err.Error(), nil)
-		r.term(err.Error())
-		return
-	}
-
-	scratch, err := os.MkdirTemp(w.cfg.DataDir, "task-"+r.id+"-")
-	if err != nil {
-		r.finish(schemas.StateFailed, fmt.Sprintf("scratch directory: %v", err), nil)
-		_ = r.d.Nak(5 * time.Second)
-		return
-	}
-	defer os.RemoveAll(scratch)
-	varsFile := ""
-	if len(req.ExtraVars) > 0 {
-		varsFile = filepath.Join(scratch, "extra_vars.yml")
-		if err := WriteExtraVars(varsFile, req.ExtraVars); err != nil {
-			r.finish(schemas.StateFailed, err.Error(), nil)
-			r.term(err.Error())
-			return
-		}
-	}
-	args := BuildArgs(req, paths.Playbook, paths.Inventory, varsFile)
-	prog := NewProgress()
-	proc := &Process{
-		Executable:  w.cfg.AnsiblePlaybook,
-		Args:        args,
-		Dir:         paths.Dir,
-		Env:         w.taskEnv(scratch),
-		PluginDir:   w.pluginDir,
-		Ident:       r.id,
-		KillGrace:   w.cfg.KillGrace,
-		Supervisors: w.supervisors,
-		OnEvent: func(ev *schemas.Event) {
-			prog.Observe(ev)
-			b, err := encodeEvent(ev, w.cfg.MaxEventBytes)
-			if err != nil {
-				r.log.Error("event not encodable", "counter", ev.Counter, "err", err)
-				return
+// record stores the current status unless the task already has a final
+// one (a cancel recorded while it waited): every state change is a
+// compare-and-set. It reports whether it stored it.
+func (r *run) record() (bool, error) {
+	st := r.snapshot()
+	_, changed, err := r.w.ports.Ledger.Transition(r.life, r.w.cfg.Group, r.id,
+		func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
+			if cur != nil && cur.State.Final() {
+				return nil, false
 			}
-			r.outbox.Add(r.evSubj, r.msgID("e", ev.Counter), b)
-		},
-	}
-	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerStarting,
-		Command: append([]string{w.cfg.AnsiblePlaybook}, args...), Cwd: paths.Dir})
-	r.putStatus(ctx)
-	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerRunning})
-	r.log.Info("running playbook", "playbook", paths.Playbook, "inventory", paths.Inventory)
-
-	hbDone := make(chan struct{})
-	var hb sync.WaitGroup
-	hb.Add(1)
-	go func() {
-		defer hb.Done()
-		r.heartbeat(prog, hbDone)
-	}()
-	exit, err := proc.Run(ctx)
-	close(hbDone)
-	hb.Wait()
-
-	counts, output, _ := prog.Snapshot()
-	r.mu.Lock()
-	r.st.SetCounts(counts)
-	r.st.Output = output
-	rc := exit.RC
-	r.st.ReturnCode = &rc
-	r.mu.Unlock()
-
-	state, msg := schemas.StateSuccess, ""
-	switch {
-	case err != nil:
-		state, msg = schemas.StateFailed, err.Error()
-	case exit.Stopped:
-		state = r.stopState(ctx, schemas.StateFailed)
-		msg = r.stopMessage(ctx, timeout)
-	case exit.RC != 0:
-		state = schemas.StateFailed
-		msg = fmt.Sprintf("ansible-playbook exited with code %d", exit.RC)
-		if reason := prog.FailureReason(); reason != "" {
-			msg = reason
-		}
-	}
-	if state == schemas.StateQueued {
-		r.handBack()
-		return
-	}
-	r.finish(state, msg, &rc)
-	r.settle(ctx)
+			return &st, true
+		})
+	return changed, err
 }
 
-// taskEnv is the environment of a playbook run: the worker's, less its
-// secrets, with the operator's inventory policy.
-func (w *Worker) taskEnv(scratch string) []string {
-	env := append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp"))
-	if kv, set := inventoryEnabled(env, w.cfg.Policy.AllowInventoryScripts); set {
-		env = append(env, kv)
-	}
-	return env
-}
-
-// stoppedBeforeStart ends a task whose context ended before Ansible started.
-func (r *run) stoppedBeforeStart(ctx context.Context) {
-	state := r.stopState(ctx, schemas.StateFailed)
-	if state == schemas.StateQueued {
-		r.handBack()
-		return
-	}
-	msg := r.stopMessage(ctx, 0)
-	if state == schemas.StateCancelled {
-		msg = "cancelled before it started"
-	}
-	r.finish(state, msg, nil)
-	r.ack()
-}
-
-// stopState maps why ctx ended to a final state; ErrShutdown maps to queued
-// (the task goes back to the queue).
-func (r *run) stopState(ctx context.Context, otherwise schemas.State) schemas.State {
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, ErrTimeout):
-		return schemas.StateTimeout
-	case errors.Is(cause, ErrCancelled):
-		return schemas.StateCancelled
-	case errors.Is(cause, ErrShutdown):
-		return schemas.StateQueued
-	}
-	return otherwise
-}
-
-func (r *run) stopMessage(ctx context.Context, timeout time.Duration) string {
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, ErrTimeout):
-		return fmt.Sprintf("timed out after %s", timeout)
-	case errors.Is(cause, ErrCancelled):
-		return "cancelled on request"
-	}
-	return fmt.Sprintf("stopped: %v", context.Cause(ctx))
-}
-
-// heartbeat keeps the message alive and publishes progress while Ansible runs.
-func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
-	period := min(r.w.cfg.StatusInterval, r.w.cfg.AckWait/3)
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	lastAck := time.Now()
-	lastPut := time.Now()
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-tick.C:
-			if now.Sub(lastAck) >= r.w.cfg.AckWait/3 {
-				if err := r.d.InProgress(); err != nil {
-					r.log.Warn("in-progress heartbeat failed", "err", err)
-				} else {
-					lastAck = now
-				}
-			}
-			// Backstop for a cancel request this worker did not receive.
-			if c, _ := r.w.deps.Status.CancelRequested(r.life, r.w.cfg.Names.Group, r.id); c && r.cancel != nil {
-				r.cancel(ErrCancelled)
-			}
-			counts, output, changed := prog.Snapshot()
-			// Every status_interval, and sooner when something changed.
-			if !changed && now.Sub(lastPut)+period/2 < r.w.cfg.StatusInterval {
-				continue
-			}
-			r.mu.Lock()
-			r.st.SetCounts(counts)
-			r.st.Output = output
-			r.st.DurationSeconds = durationSince(r.st.StartedAt, now)
-			r.mu.Unlock()
-			r.putStatus(r.life)
-			lastPut = now
-		}
-	}
-}
-
-func durationSince(t *schemas.Time, now time.Time) float64 {
-	if t == nil {
-		return 0
-	}
-	return float64(now.Sub(t.Time).Milliseconds()) / 1000
-}
-
-// finish publishes the final runner status after every event, then the final
-// TaskStatus.
+// finish publishes the final runner status after every event, then records
+// the final TaskStatus.
 func (r *run) finish(state schemas.State, msg string, rc *int) {
 	now := time.Now()
 	r.mu.Lock()
@@ -363,19 +245,15 @@ func (r *run) finish(state schemas.State, msg string, rc *int) {
 	r.st.CompletedAt = schemas.NewTime(now)
 	r.st.DurationSeconds = durationSince(r.st.StartedAt, now)
 	r.mu.Unlock()
-	if r.outbox == nil {
-		r.start()
-	}
 	r.runnerStatus(schemas.RunnerStatus{Status: state.RunnerStatus()})
-	if err := r.outbox.Close(r.life); err != nil {
-		r.log.Error("some runner events were not published", "err", err)
+	r.closeSink()
+	if changed, err := r.record(); err != nil {
+		r.log.Error("final status lost", "state", state, "err", err)
+	} else if !changed {
+		r.log.Warn("final status not recorded: the task already has one", "state", state)
 	}
-	r.putStatus(r.life)
 	r.log.Info("task finished", "state", state, "return_code", derefInt(rc), "error", msg)
 }
-
-// settle acks the message now that the final state is recorded.
-func (r *run) settle(context.Context) { r.ack() }
 
 func (r *run) ack() {
 	ctx, cancel := context.WithTimeout(r.life, 10*time.Second)
@@ -398,15 +276,24 @@ func (r *run) handBack() {
 	r.st.SetError(fmt.Sprintf("worker %s stopped; task handed back to the queue", r.w.cfg.WorkerID))
 	r.st.CompletedAt = nil
 	r.mu.Unlock()
-	if err := r.outbox.Close(r.life); err != nil {
-		r.log.Error("some runner events were not published", "err", err)
+	r.closeSink()
+	if _, err := r.record(); err != nil {
+		r.log.Error("status update lost", "state", schemas.StateQueued, "err", err)
 	}
-	r.putStatus(r.life)
-	r.w.deps.Status.AddHandBack(r.life, r.w.cfg.Names.Group, r.id)
+	if err := r.w.ports.Ledger.AddHandBack(r.life, r.w.cfg.Group, r.id); err != nil {
+		r.log.Warn("hand-back not counted; it may count toward max_deliver", "err", err)
+	}
 	if err := r.d.Nak(0); err != nil {
 		r.log.Warn("hand back failed; the task is redelivered after the ack wait", "err", err)
 	}
 	r.log.Info("task handed back")
+}
+
+func durationSince(t *schemas.Time, now time.Time) float64 {
+	if t == nil {
+		return 0
+	}
+	return float64(now.Sub(t.Time).Milliseconds()) / 1000
 }
 
 func derefInt(p *int) any {

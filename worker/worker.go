@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ansible-worker/ansible-worker/config"
-	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/retry"
 )
 
 // Causes with which a running task's context is cancelled.
@@ -32,11 +32,12 @@ var (
 // Config is what a worker needs to know; the command line fills it from the
 // configuration file.
 type Config struct {
-	Names jsbridge.Names
+	// Group is the worker group whose tasks this worker runs.
+	Group string
+	// QueueName names the group's queue in logs (its subject).
+	QueueName string
 	// WorkerID names this worker in statuses and logs.
 	WorkerID string
-	// SubjectID is the subject token of runner events (see the contract).
-	SubjectID string
 	// PlaybookDir contains every playbook and inventory a task may use.
 	PlaybookDir string
 	// AnsiblePlaybook is the executable to run.
@@ -103,7 +104,7 @@ func (c *Config) setDefaults() {
 		c.ShutdownGrace = 30 * time.Second
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = jsbridge.DefaultAckWait
+		c.AckWait = DefaultAckWait
 	}
 	if c.GitTimeout <= 0 {
 		c.GitTimeout = time.Minute
@@ -111,30 +112,25 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = config.DefaultDataDir()
 	}
-	if c.SubjectID == "" {
-		c.SubjectID = c.Names.Group
-	}
 }
 
-// Deps are the worker's connections to NATS.
-type Deps struct {
-	// Conn carries the intake and cancel subscriptions.
-	Conn      *nats.Conn
-	Queue     *jsbridge.Queue
-	Status    *jsbridge.StatusStore
-	Publisher *jsbridge.Publisher
-}
+// DefaultAckWait is the ack wait a Config without one assumes (the
+// queue's redelivery timer; the worker heartbeats at a third of it).
+const DefaultAckWait = 30 * time.Second
 
 // Worker runs tasks of one group.
 type Worker struct {
 	cfg       Config
-	deps      Deps
+	ports     Ports
 	log       *slog.Logger
 	pluginDir string
 	// supervisors is nil when Config.Supervisor is empty.
 	supervisors *Supervisors
 	gitMu       sync.Mutex
 	gitLocks    map[string]*sync.Mutex
+	// execProcess runs a playbook; tests of the lifecycle replace it.
+	execProcess func(context.Context, *Process) (Exit, error)
+	ready       chan struct{}
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -144,7 +140,7 @@ type Worker struct {
 // a data directory, or callback plugin, that another local user could have
 // written: owned by another user than the worker's or root, writable by
 // group or others, or below a directory such a user could swap it in.
-func New(cfg Config, deps Deps, log *slog.Logger) (*Worker, error) {
+func New(cfg Config, ports Ports, log *slog.Logger) (*Worker, error) {
 	cfg.setDefaults()
 	if st, err := os.Stat(cfg.PlaybookDir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("playbook directory %q is not a directory", cfg.PlaybookDir)
@@ -157,17 +153,23 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Worker, error) {
 		log.Warn("callback plugin not precompiled; each run compiles it", "err", err)
 	}
 	return &Worker{
-		cfg: cfg, deps: deps, log: log.With("worker", cfg.WorkerID, "group", cfg.Names.Group),
+		cfg: cfg, ports: ports, log: log.With("worker", cfg.WorkerID, "group", cfg.Group),
 		pluginDir: dir, gitLocks: map[string]*sync.Mutex{}, running: map[string]context.CancelCauseFunc{},
+		execProcess: func(ctx context.Context, p *Process) (Exit, error) { return p.Run(ctx) }, ready: make(chan struct{}),
 	}, nil
 }
+
+// Ready is closed once the worker listens for submissions and cancels and
+// pulls tasks: what a health check or a test waits for.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
 
 // pullWait is how long one pull request waits at the server for a task.
 const pullWait = 10 * time.Second
 
 // Run takes and runs tasks until ctx ends. Then it takes no more, lets running
 // tasks finish within ShutdownGrace, stops the rest and hands them back to
-// the queue for another worker, and returns.
+// the queue for another worker, and returns. Every goroutine it starts has
+// ended when it returns.
 func (w *Worker) Run(ctx context.Context) error {
 	// Tasks outlive ctx by the grace period; life bounds the publishing of
 	// their last messages.
@@ -176,82 +178,85 @@ func (w *Worker) Run(ctx context.Context) error {
 	tasks, stopTasks := context.WithCancelCause(life)
 	defer stopTasks(nil)
 
-	intake, err := jsbridge.SubscribeIntake(w.deps.Conn, w.cfg.Names, w.intake)
+	stopIntake, err := w.ports.Source.Notify(w.intake)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen for submissions: %w", err)
 	}
-	defer func() { _ = intake.Unsubscribe() }()
-	stopCancels, err := jsbridge.ServeCancels(w.deps.Conn, w.cfg.Names, jsbridge.CancelHandlers{
-		Local: w.cancelLocal, Decide: w.decideCancel})
+	defer stopIntake()
+	stopCancels, err := w.ports.Cancels.Serve(w.cancelLocal, w.decideCancel)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen for cancel requests: %w", err)
 	}
 	defer stopCancels()
-	go w.catchUp(ctx)
-
 	if w.cfg.Supervisor != "" {
 		w.supervisors = NewSupervisors(w.cfg.Supervisor, w.cfg.Concurrency, w.cfg.HiddenEnv...)
 		defer w.supervisors.Close()
 	}
 
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.Go(func() error { w.catchUp(ctx); return nil })
+	slots := &errgroup.Group{}
 	for range w.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.slot(ctx, tasks, life)
-		}()
+		slots.Go(func() error { w.slot(ctx, tasks, life); return nil })
 	}
-	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "subject", w.cfg.Names.TaskSubject(),
+	close(w.ready)
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "subject", w.cfg.QueueName,
 		"playbook_directory", w.cfg.PlaybookDir)
 	<-ctx.Done()
 	w.log.Info("stopping: taking no more tasks", "grace", w.cfg.ShutdownGrace)
-	_ = intake.Unsubscribe()
-
-	idle := make(chan struct{})
-	go func() { wg.Wait(); close(idle) }()
-	select {
-	case <-idle:
-	case <-time.After(w.cfg.ShutdownGrace):
-		w.log.Warn("grace period over: stopping running tasks and handing them back")
-		stopTasks(ErrShutdown)
-		select {
-		case <-idle:
-		case <-time.After(w.cfg.KillGrace + 30*time.Second):
-			w.log.Error("tasks did not stop in time")
-		}
-	}
+	stopIntake()
+	w.drain(slots, stopTasks)
+	_ = g.Wait()
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// drain waits for the running tasks: ShutdownGrace, then they are stopped
+// and handed back.
+func (w *Worker) drain(slots *errgroup.Group, stopTasks context.CancelCauseFunc) {
+	idle := make(chan struct{})
+	go func() { _ = slots.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		return
+	case <-time.After(w.cfg.ShutdownGrace):
+	}
+	w.log.Warn("grace period over: stopping running tasks and handing them back")
+	stopTasks(ErrShutdown)
+	select {
+	case <-idle:
+	case <-time.After(w.cfg.KillGrace + 30*time.Second):
+		w.log.Error("tasks did not stop in time")
+	}
 }
 
 // slot is one unit of concurrency: it asks for a task only when it can start
 // it at once.
 func (w *Worker) slot(pull, tasks, life context.Context) {
-	backoff := 100 * time.Millisecond
+	wait := retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second}.NewBackoff()
+	failures := 0
 	for pull.Err() == nil {
-		d, err := w.deps.Queue.Next(pull, pullWait)
-		if errors.Is(err, jsbridge.ErrNoTask) {
+		d, err := w.ports.Source.Next(pull, pullWait)
+		if errors.Is(err, ErrNoTask) {
 			continue
 		}
 		if err != nil {
 			if pull.Err() != nil {
 				return
 			}
-			if backoff >= time.Second {
+			failures++
+			if failures >= 4 {
 				w.log.Warn("cannot pull tasks", "err", err)
 			} else {
 				w.log.Debug("pull failed", "err", err)
 			}
-			select {
-			case <-pull.Done():
+			if !retry.Sleep(pull, wait.Next()) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		wait.Reset()
+		failures = 0
 		w.handle(tasks, life, d)
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/worker"
 )
@@ -65,9 +68,34 @@ func runAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUnreachable)
 	}
 	defer nc.Close()
+	ports, err := provisionPorts(ctx, cfg, nc, log)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
+	}
+	wcfg := workerConfig(cfg, id, int(nc.MaxPayload()))
+	wcfg.Supervisor = self
+	w, err := worker.New(wcfg, ports, log)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	go notifyWhenReady(ctx, w.Ready(), log)
+	if err := w.Run(ctx); err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	drain(nc, log)
+	return nil
+}
+
+// provisionPorts creates or updates the group's streams, buckets and
+// consumer, and returns the worker's ports over them.
+func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, log *slog.Logger) (worker.Ports, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
+		return worker.Ports{}, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
 	}
 	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
 	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{
@@ -76,53 +104,59 @@ func runAction(c *cli.Context) error {
 		TasksMaxMsgSize: int32(cfg.NATS.TasksMaxMsgSize), TasksMaxBytes: cfg.NATS.TasksMaxBytes,
 		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration()}, log)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailed)
+		return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
-	}
-	w, err := worker.New(worker.Config{
-		Supervisor:      self,
-		Names:           names,
+	pub := jsbridge.NewPublisher(js, cfg.NATS.Headers, log)
+	return jsbridge.Ports(nc, assets, names, pub, cfg.SubjectID(), jsbridge.NewStatusStore(assets, log)), nil
+}
+
+// workerConfig is the worker's part of the configuration; maxPayload is
+// the server's message size limit.
+func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
+	w := cfg.Worker
+	return worker.Config{
+		Group:           w.GroupName,
+		QueueName:       jsbridge.Names{Prefix: w.TopicPrefix, Group: w.GroupName}.TaskSubject(),
 		WorkerID:        id,
-		SubjectID:       cfg.SubjectID(),
-		PlaybookDir:     cfg.Worker.PlaybookDirectory,
-		AnsiblePlaybook: cfg.Worker.AnsiblePlaybook,
-		AllowPlaybooks:  cfg.Worker.AllowPlaybooks,
+		PlaybookDir:     w.PlaybookDirectory,
+		AnsiblePlaybook: w.AnsiblePlaybook,
+		AllowPlaybooks:  w.AllowPlaybooks,
 		Policy: worker.Policy{
-			AllowExtraVars:        cfg.Worker.AllowExtraVars,
-			AllowLimitRegex:       cfg.Worker.AllowLimitRegex,
-			AllowInventoryScripts: cfg.Worker.AllowInventoryScripts,
-			MaxForks:              cfg.Worker.MaxForks,
-			MaxTaskTimeout:        time.Duration(cfg.Worker.MaxTaskTimeout) * time.Second,
+			AllowExtraVars:        w.AllowExtraVars,
+			AllowLimitRegex:       w.AllowLimitRegex,
+			AllowInventoryScripts: w.AllowInventoryScripts,
+			MaxForks:              w.MaxForks,
+			MaxTaskTimeout:        seconds(w.MaxTaskTimeout),
 		},
-		Concurrency:    cfg.Worker.Concurrency,
-		MaxQueueSize:   cfg.Worker.MaxQueueSize,
-		MaxDeliver:     cfg.Worker.MaxDeliver,
-		TaskTimeout:    seconds(cfg.Worker.TaskTimeout),
-		StatusInterval: seconds(cfg.Worker.StatusInterval),
-		KillGrace:      seconds(cfg.Worker.KillGrace),
-		ShutdownGrace:  seconds(cfg.Worker.ShutdownGrace),
-		GitTimeout:     seconds(cfg.Worker.GitTimeout),
-		AckWait:        cfg.Worker.AckWaitDuration(),
-		DataDir:        cfg.Worker.DataDir,
-		MaxEventBytes:  int(nc.MaxPayload()) - 8<<10,
+		Concurrency:    w.Concurrency,
+		MaxQueueSize:   w.MaxQueueSize,
+		MaxDeliver:     w.MaxDeliver,
+		TaskTimeout:    seconds(w.TaskTimeout),
+		StatusInterval: seconds(w.StatusInterval),
+		KillGrace:      seconds(w.KillGrace),
+		ShutdownGrace:  seconds(w.ShutdownGrace),
+		GitTimeout:     seconds(w.GitTimeout),
+		AckWait:        w.AckWaitDuration(),
+		DataDir:        w.DataDir,
+		MaxEventBytes:  maxPayload - 8<<10,
 		HiddenEnv:      cfg.ExpandedVars,
-	}, worker.Deps{
-		Conn:      nc,
-		Queue:     jsbridge.NewQueue(assets, names),
-		Status:    jsbridge.NewStatusStore(assets, log),
-		Publisher: jsbridge.NewPublisher(js, cfg.NATS.Headers, log),
-	}, log)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
 	}
-	if err := w.Run(ctx); err != nil {
-		return cli.Exit(err.Error(), exitFailed)
+}
+
+// drain lets the connection deliver what it still holds, and waits until it
+// has (Drain alone only starts it).
+func drain(nc *nats.Conn, log *slog.Logger) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		log.Warn("drain of the NATS connection failed", "err", err)
+		return
 	}
-	_ = nc.Drain()
-	return nil
+	select {
+	case <-closed:
+	case <-time.After(nc.Opts.DrainTimeout + time.Second):
+		log.Warn("the NATS connection did not drain in time")
+	}
 }
 
 func seconds[T int | float64](v T) time.Duration {

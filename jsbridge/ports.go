@@ -1,0 +1,70 @@
+package jsbridge
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+	"github.com/ansible-worker/ansible-worker/worker"
+)
+
+// Ports returns the worker's ports over NATS for the provisioned group:
+// the queue, the status ledger, the cancel service and the run sinks that
+// publish events and runner statuses under subjectID.
+func Ports(nc *nats.Conn, a *Assets, names Names, pub *Publisher, subjectID string, store *StatusStore) worker.Ports {
+	return worker.Ports{
+		Source:  NewQueue(a, names, nc),
+		Ledger:  store,
+		Cancels: CancelService{nc: nc, names: names},
+		Sinks:   &RunSinks{pub: pub, subjectID: subjectID},
+	}
+}
+
+// CancelService serves the group's cancel subject (see ServeCancels).
+type CancelService struct {
+	nc    *nats.Conn
+	names Names
+}
+
+// Serve subscribes the two sides of cancelling: local on every worker,
+// decide on one worker of the group.
+func (c CancelService) Serve(local func(string), decide func(context.Context, string) schemas.CancelReply) (func(), error) {
+	return ServeCancels(c.nc, c.names, CancelHandlers{Local: local, Decide: decide})
+}
+
+// RunSinks publish each run's events and runner statuses to JetStream, in
+// order, with a message id per message so a retried publish is stored once.
+type RunSinks struct {
+	pub       *Publisher
+	subjectID string
+}
+
+// NewRunSinks publishes with pub under pub.ansible.runner.<subjectID>.
+func NewRunSinks(pub *Publisher, subjectID string) *RunSinks {
+	return &RunSinks{pub: pub, subjectID: subjectID}
+}
+
+// Open starts the outbox of one run.
+func (s *RunSinks) Open(ctx context.Context, run worker.RunID) worker.RunSink {
+	return &runSink{o: s.pub.NewOutbox(ctx), run: run,
+		events: EventSubject(s.subjectID, run.TaskID), statuses: RunnerStatusSubject(s.subjectID, run.TaskID)}
+}
+
+type runSink struct {
+	o                *Outbox
+	run              worker.RunID
+	events, statuses string
+}
+
+// msgID is unique per task, submission, delivery and message.
+func (r *runSink) msgID(kind string, n int) string {
+	return fmt.Sprintf("%s.%d.%d.%s%d", r.run.TaskID, r.run.Seq, r.run.Attempt, kind, n)
+}
+
+func (r *runSink) Event(counter int, data []byte) { r.o.Add(r.events, r.msgID("e", counter), data) }
+
+func (r *runSink) RunnerStatus(n int, data []byte) { r.o.Add(r.statuses, r.msgID("s", n), data) }
+
+func (r *runSink) Close(ctx context.Context) error { return r.o.Close(ctx) }

@@ -1,0 +1,272 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// workspace is where a run happens: the checked paths and the run's own
+// scratch directory.
+type workspace struct {
+	Resolved
+	// scratch is private to the run and removed after it.
+	scratch string
+	// varsFile holds the extra vars; "" when there are none.
+	varsFile string
+}
+
+// execute runs an admitted task: workspace, command, run. Each stage
+// returns the outcome that ends the delivery when it cannot go on.
+func (r *run) execute(tasks context.Context) *outcome {
+	ctx, cancel := context.WithCancelCause(tasks)
+	defer cancel(nil)
+	r.cancel = cancel
+	defer r.w.track(r.id, cancel)()
+	// A cancel recorded while it waited, or that came before track.
+	if cancelled, _ := r.w.ports.Ledger.CancelRequested(r.life, r.w.cfg.Group, r.id); cancelled {
+		cancel(ErrCancelled)
+	}
+	if ctx.Err() != nil {
+		return r.stoppedBeforeStart(ctx)
+	}
+	r.mu.Lock()
+	r.st.State = schemas.StateRunning
+	r.st.StartedAt = schemas.NewTime(time.Now())
+	r.mu.Unlock()
+
+	timeout := r.timeout()
+	if timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+		defer stop()
+	}
+	ws, o := r.prepare(ctx)
+	if o != nil {
+		return o
+	}
+	defer os.RemoveAll(ws.scratch)
+	return r.runPlaybook(ctx, ws, timeout)
+}
+
+// timeout is the task's own timeout, else the worker's, bounded by
+// max_task_timeout (0: none).
+func (r *run) timeout() time.Duration {
+	timeout := r.w.cfg.TaskTimeout
+	if r.req.Timeout > 0 {
+		timeout = time.Duration(r.req.Timeout) * time.Second
+	}
+	if limit := r.w.cfg.Policy.MaxTaskTimeout; limit > 0 && (timeout == 0 || timeout > limit) {
+		timeout = limit
+	}
+	return timeout
+}
+
+// prepare makes the workspace: git pull, the checked paths, the scratch
+// directory and the extra vars file.
+func (r *run) prepare(ctx context.Context) (*workspace, *outcome) {
+	w := r.w
+	if r.req.GitPull {
+		if err := w.gitPull(ctx); err != nil {
+			r.log.Error("git pull failed", "err", err)
+			o := r.stopped(ctx, schemas.StateFailed, err.Error(), nil)
+			if o.state != "" {
+				o.message = err.Error() // git's own words, whatever stopped it
+			}
+			return nil, o
+		}
+	}
+	// After git pull: the playbook may have just arrived.
+	paths, err := w.resolve(&r.req)
+	if err != nil {
+		r.log.Error("task refused", "err", err)
+		return nil, refused(err.Error())
+	}
+	scratch, err := os.MkdirTemp(w.cfg.DataDir, "task-"+r.id+"-")
+	if err != nil {
+		// A fault of this worker's disk: another worker may do better.
+		return nil, retryLater(fmt.Sprintf("scratch directory: %v", err), 5*time.Second)
+	}
+	ws := &workspace{Resolved: paths, scratch: scratch}
+	if len(r.req.ExtraVars) > 0 {
+		ws.varsFile = filepath.Join(scratch, "extra_vars.yml")
+		if err := WriteExtraVars(ws.varsFile, r.req.ExtraVars); err != nil {
+			os.RemoveAll(scratch)
+			return nil, refused(err.Error())
+		}
+	}
+	return ws, nil
+}
+
+// command is the ansible-playbook process of the run; its events go to
+// the run's sink and to prog.
+func (r *run) command(ws *workspace, prog *Progress) *Process {
+	w := r.w
+	sink := r.openSink()
+	return &Process{
+		Executable:  w.cfg.AnsiblePlaybook,
+		Args:        BuildArgs(&r.req, ws.Playbook, ws.Inventory, ws.varsFile),
+		Dir:         ws.Dir,
+		Env:         w.taskEnv(ws.scratch),
+		PluginDir:   w.pluginDir,
+		Ident:       r.id,
+		KillGrace:   w.cfg.KillGrace,
+		Supervisors: w.supervisors,
+		OnEvent: func(ev *schemas.Event) {
+			prog.Observe(ev)
+			b, err := encodeEvent(ev, w.cfg.MaxEventBytes)
+			if err != nil {
+				r.log.Error("event not encodable", "counter", ev.Counter, "err", err)
+				return
+			}
+			sink.Event(ev.Counter, b)
+		},
+	}
+}
+
+// taskEnv is the environment of a playbook run: the worker's, less its
+// secrets, with the operator's inventory policy.
+func (w *Worker) taskEnv(scratch string) []string {
+	env := append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp"))
+	if kv, set := inventoryEnabled(env, w.cfg.Policy.AllowInventoryScripts); set {
+		env = append(env, kv)
+	}
+	return env
+}
+
+// runPlaybook records the task as running, runs Ansible with a heartbeat,
+// and returns how it ended.
+func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Duration) *outcome {
+	prog := NewProgress()
+	proc := r.command(ws, prog)
+	if changed, err := r.record(); err != nil {
+		return retryLater(fmt.Sprintf("cannot record the task as running: %v", err), storeRetryDelay)
+	} else if !changed {
+		r.log.Info("task ended while it was prepared (cancelled); it does not run")
+		return &outcome{settle: settleAck}
+	}
+	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerStarting,
+		Command: append([]string{proc.Executable}, proc.Args...), Cwd: proc.Dir})
+	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerRunning})
+	r.log.Info("running playbook", "playbook", ws.Playbook, "inventory", ws.Inventory)
+
+	done := make(chan struct{})
+	var hb sync.WaitGroup
+	hb.Add(1)
+	go func() {
+		defer hb.Done()
+		r.heartbeat(prog, done)
+	}()
+	exit, err := r.w.execProcess(ctx, proc)
+	close(done)
+	hb.Wait()
+
+	counts, output, _ := prog.Snapshot()
+	rc := exit.RC
+	r.mu.Lock()
+	r.st.SetCounts(counts)
+	r.st.Output = output
+	r.st.ReturnCode = &rc
+	r.mu.Unlock()
+	switch {
+	case err != nil:
+		return ended(schemas.StateFailed, err.Error(), &rc)
+	case exit.Stopped:
+		return r.stopped(ctx, schemas.StateFailed, r.stopMessage(ctx, timeout), &rc)
+	case exit.RC != 0:
+		msg := fmt.Sprintf("ansible-playbook exited with code %d", exit.RC)
+		if reason := prog.FailureReason(); reason != "" {
+			msg = reason
+		}
+		return ended(schemas.StateFailed, msg, &rc)
+	}
+	return ended(schemas.StateSuccess, "", &rc)
+}
+
+// stopped is the outcome of a run that ctx may have stopped: timeout,
+// cancel, a hand-back at shutdown, or otherwise with msg.
+func (r *run) stopped(ctx context.Context, otherwise schemas.State, msg string, rc *int) *outcome {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrShutdown):
+		return &outcome{settle: settleHandBack}
+	case errors.Is(cause, ErrTimeout):
+		return ended(schemas.StateTimeout, r.stopMessage(ctx, r.timeout()), rc)
+	case errors.Is(cause, ErrCancelled):
+		return ended(schemas.StateCancelled, r.stopMessage(ctx, 0), rc)
+	}
+	return ended(otherwise, msg, rc)
+}
+
+// stoppedBeforeStart ends a task whose context ended before Ansible started.
+func (r *run) stoppedBeforeStart(ctx context.Context) *outcome {
+	o := r.stopped(ctx, schemas.StateFailed, r.stopMessage(ctx, 0), nil)
+	if o.state == schemas.StateCancelled {
+		o.message = "cancelled before it started"
+	}
+	return o
+}
+
+func (r *run) stopMessage(ctx context.Context, timeout time.Duration) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrTimeout):
+		return fmt.Sprintf("timed out after %s", timeout)
+	case errors.Is(cause, ErrCancelled):
+		return "cancelled on request"
+	}
+	return fmt.Sprintf("stopped: %v", context.Cause(ctx))
+}
+
+// heartbeat keeps the message alive and publishes progress while Ansible runs.
+func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
+	period := min(r.w.cfg.StatusInterval, r.w.cfg.AckWait/3)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	lastAck, lastPut := time.Now(), time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			if now.Sub(lastAck) >= r.w.cfg.AckWait/3 {
+				if err := r.d.InProgress(); err != nil {
+					r.log.Warn("in-progress heartbeat failed", "err", err)
+				} else {
+					lastAck = now
+				}
+			}
+			// Backstop for a cancel request this worker did not receive.
+			if c, _ := r.w.ports.Ledger.CancelRequested(r.life, r.w.cfg.Group, r.id); c && r.cancel != nil {
+				r.cancel(ErrCancelled)
+			}
+			// Every status_interval, and sooner when something changed.
+			if r.progress(prog, now, now.Sub(lastPut)+period/2 >= r.w.cfg.StatusInterval) {
+				lastPut = now
+			}
+		}
+	}
+}
+
+// progress stores the running status when something changed or due is
+// set; it reports whether it stored it.
+func (r *run) progress(prog *Progress, now time.Time, due bool) bool {
+	counts, output, changed := prog.Snapshot()
+	if !changed && !due {
+		return false
+	}
+	r.mu.Lock()
+	r.st.SetCounts(counts)
+	r.st.Output = output
+	r.st.DurationSeconds = durationSince(r.st.StartedAt, now)
+	st := r.st
+	r.mu.Unlock()
+	if err := r.w.ports.Ledger.Put(r.life, &st); err != nil {
+		r.log.Error("status update lost", "state", st.State, "err", err)
+	}
+	return true
+}
