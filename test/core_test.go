@@ -306,15 +306,12 @@ nats:
 
 	start := func() *exec.Cmd {
 		cmd := exec.Command(binary, "run", "-c", cfgPath)
+		ready := newNotifySocket(t)
+		cmd.Env = append(os.Environ(), ready.env())
 		var logs syncBuffer
 		cmd.Stdout, cmd.Stderr = &logs, &logs
 		require.NoError(t, cmd.Start())
-		checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-			if !strings.Contains(logs.String(), "worker started") {
-				return fmt.Errorf("not started: %s", logs.String())
-			}
-			return nil
-		})
+		ready.wait(t, 20*time.Second, nil, logs.String)
 		return cmd
 	}
 	stop := func(cmd *exec.Cmd) {

@@ -123,17 +123,16 @@ func TestGitPull(t *testing.T) {
 	b = []byte(strings.Replace(string(b), "playbook_directory: "+playbookDir(t), "playbook_directory: "+checkout, 1))
 	require.NoError(t, os.WriteFile(cfg, b, 0o600))
 	w := exec.Command(binary, "run", "-c", cfg)
+	ready := newNotifySocket(t)
+	w.Env = append(os.Environ(), ready.env())
 	var logs syncBuffer
 	w.Stdout, w.Stderr = &logs, &logs
 	require.NoError(t, w.Start())
-	t.Cleanup(func() { _ = w.Process.Signal(os.Interrupt); _ = w.Wait() })
+	exited := make(chan struct{})
+	go func() { _ = w.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = w.Process.Signal(os.Interrupt); <-exited })
 	c := connectClient(t, ns.url)
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		if !strings.Contains(logs.String(), "worker started") {
-			return fmt.Errorf("worker not started")
-		}
-		return nil
-	})
+	ready.wait(t, 20*time.Second, exited, logs.String)
 
 	_, errOut, code := runCLI(t, "submit", "-s", ns.url, "--task-id", "git-1", "-p", "new.yml", "-i", "hosts", "--git-pull")
 	require.Equal(t, 0, code, errOut)

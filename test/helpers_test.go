@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,8 +320,9 @@ func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
 	o.Extra = "worker_id: " + id + "\n" + o.Extra
 	cfg := writeConfig(t, url, o)
 	wp := &workerProc{id: id, logs: &syncBuffer{}, done: make(chan struct{})}
+	ready := newNotifySocket(t)
 	wp.cmd = exec.Command(binary, "run", "-c", cfg)
-	wp.cmd.Env = append(os.Environ(), o.Env...)
+	wp.cmd.Env = append(append(os.Environ(), o.Env...), ready.env())
 	wp.cmd.Stdout = wp.logs
 	wp.cmd.Stderr = wp.logs
 	require.NoError(t, wp.cmd.Start())
@@ -334,18 +336,50 @@ func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
 			t.Logf("worker %s log:\n%s", wp.id, wp.logs.String())
 		}
 	})
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	ready.wait(t, 20*time.Second, wp.done, wp.logs.String)
+	return wp
+}
+
+// notifySocket is where a worker says it is ready, the systemd way
+// (sd_notify READY=1 on $NOTIFY_SOCKET).
+type notifySocket struct {
+	conn *net.UnixConn
+	path string
+}
+
+func newNotifySocket(t testing.TB) *notifySocket {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "aw-notify-") // short: socket paths are bounded
+	require.NoError(t, err)
+	path := filepath.Join(dir, "sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(); os.RemoveAll(dir) })
+	return &notifySocket{conn: conn, path: path}
+}
+
+// env is the variable that tells a worker where to say it is ready.
+func (n *notifySocket) env() string { return "NOTIFY_SOCKET=" + n.path }
+
+// wait returns once the worker said READY=1; it fails the test when the
+// worker exits first or total passes.
+func (n *notifySocket) wait(t testing.TB, total time.Duration, exited <-chan struct{}, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	buf := make([]byte, 256)
+	for time.Now().Before(deadline) {
 		select {
-		case <-wp.done:
-			t.Fatalf("worker %s exited early:\n%s", id, wp.logs.String())
+		case <-exited:
+			t.Fatalf("worker exited before it was ready:\n%s", logs())
 		default:
 		}
-		if !strings.Contains(wp.logs.String(), "worker started") {
-			return fmt.Errorf("worker %s not started yet", id)
+		_ = n.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		k, err := n.conn.Read(buf)
+		if err == nil && strings.Contains(string(buf[:k]), "READY=1") {
+			return
 		}
-		return nil
-	})
-	return wp
+	}
+	t.Fatalf("worker not ready after %s:\n%s", total, logs())
 }
 
 // stop sends SIGTERM and waits for the worker to exit.

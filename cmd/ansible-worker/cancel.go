@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ansible-worker/ansible-worker/client"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
@@ -24,44 +25,41 @@ func cancelCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *client) error {
-				ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
-				defer cancel()
-				r, err := jsbridge.RequestCancel(ctx, cl.nc, cl.names, id)
-				if err != nil {
-					if errors.Is(err, jsbridge.ErrNoWorker) {
-						return cli.Exit(fmt.Sprintf("%v: is a worker of group %s running?", err, cl.names.Group), exitUnreachable)
-					}
-					return cli.Exit(err.Error(), exitUnreachable)
-				}
-				fmt.Fprintln(c.App.ErrWriter, r.Message)
-				switch r.Result {
-				case jsbridge.CancelDone:
-					return nil
-				case jsbridge.CancelStopping:
-					st, err := cl.waitFinal(c.Context, id, c.Duration("wait"))
-					if err != nil {
-						return cli.Exit(err.Error(), exitFailed)
-					}
-					fmt.Fprintf(c.App.ErrWriter, "task %s ended %s\n", id, st.State)
-					if st.State == schemas.StateCancelled {
-						return nil
-					}
-					return cli.Exit("", exitFailed)
-				}
-				return cli.Exit("", exitFailed)
+			return withClient(c, func(cl *client.Client) error {
+				return cancelTask(c, cl, id)
 			})
 		},
 	}
 }
 
-// waitFinal follows a task's status until it is final or wait passes.
-func (cl *client) waitFinal(ctx context.Context, id string, wait time.Duration) (*schemas.TaskStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+// cancelTask asks for the cancel and, for a running task, waits until it
+// has stopped.
+func cancelTask(c *cli.Context, cl *client.Client, id string) error {
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
-	st, err := jsbridge.Follow(ctx, cl.js, cl.names, id, false, func(jsbridge.Update) {})
+	r, err := cl.Cancel(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("task %s did not stop within %s: %w", id, wait, err)
+		if errors.Is(err, jsbridge.ErrNoWorker) {
+			return cli.Exit(fmt.Sprintf("%v: is a worker of group %s running?", err, cl.Names().Group), exitUnreachable)
+		}
+		return cli.Exit(err.Error(), exitUnreachable)
 	}
-	return st, nil
+	fmt.Fprintln(c.App.ErrWriter, r.Message)
+	switch r.Result {
+	case jsbridge.CancelDone:
+		return nil
+	case jsbridge.CancelStopping:
+		wait := c.Duration("wait")
+		ctx, cancel := context.WithTimeout(c.Context, wait)
+		defer cancel()
+		st, err := cl.WaitFinal(ctx, id)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("task %s did not stop within %s: %v", id, wait, err), exitFailed)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "task %s ended %s\n", id, st.State)
+		if st.State == schemas.StateCancelled {
+			return nil
+		}
+	}
+	return cli.Exit("", exitFailed)
 }

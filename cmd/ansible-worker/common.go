@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,25 +11,38 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ansible-worker/ansible-worker/client"
 	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // loadConfig reads the configuration named by --config (or ./config.yaml)
-// and applies --server. A bad configuration exits with code 2.
+// and applies --server, each given before or after the command name. A bad
+// configuration exits with code 2.
 func loadConfig(c *cli.Context) (*config.Config, error) {
-	cfg, err := config.LoadConfig(c.String("config"), os.LookupEnv)
+	cfg, err := config.LoadConfig(commonFlag(c, "config"), os.LookupEnv)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
-	if s := c.String("server"); s != "" {
+	if s := commonFlag(c, "server"); s != "" {
 		cfg.NATS.Servers = splitList(s)
 	}
 	return cfg, nil
+}
+
+// commonFlag is the value of a common flag from the innermost context that
+// set it. Commands define the common flags too, so c.String would find the
+// command's unset flag and miss "-c FILE" before the command name.
+func commonFlag(c *cli.Context, name string) string {
+	for _, lc := range c.Lineage() {
+		if lc.IsSet(name) {
+			return lc.String(name)
+		}
+	}
+	return c.String(name)
 }
 
 func splitList(s string) []string {
@@ -59,41 +73,40 @@ func newLogger(cfg *config.Config) (*slog.Logger, io.Closer, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
 }
 
-// client is a connection for the commands that talk to a running system.
-type client struct {
-	cfg   *config.Config
-	nc    *nats.Conn
-	js    jetstream.JetStream
-	names jsbridge.Names
-	log   *slog.Logger
-}
-
-// connect opens a client connection; when NATS cannot be reached it exits
-// with code 5.
-func connect(c *cli.Context, cfg *config.Config, group string) (*client, error) {
+// connect opens a client connection for the command's --group. An
+// unreachable server exits with code 5; bad connection settings or a bad
+// group exit with code 2.
+func connect(c *cli.Context, cfg *config.Config) (*client.Client, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
-	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+c.Command.Name, log, nats.MaxReconnects(10))
+	cl, err := client.Connect(ctx, cfg, client.WithGroup(c.String("group")), client.WithLogger(log),
+		client.WithName("ansible-worker "+c.Command.Name), client.WithNATSOptions(nats.MaxReconnects(10)))
 	if err != nil {
-		return nil, cli.Exit(err.Error(), exitUnreachable)
+		return nil, connectExit(err)
 	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
-	}
-	if group == "" {
-		group = cfg.Worker.GroupName
-	}
-	if err := schemas.CheckID("group", group); err != nil {
-		nc.Close()
-		return nil, cli.Exit(err.Error(), exitUsage)
-	}
-	return &client{cfg: cfg, nc: nc, js: js, names: jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: group}, log: log}, nil
+	return cl, nil
 }
 
-func (cl *client) close() { cl.nc.Close() }
+// connectExit maps a failed connection to the exit codes: 5 only when no
+// server could be reached, 2 for bad settings (TLS, credentials, nkeys, the
+// group).
+func connectExit(err error) error {
+	if errors.Is(err, jsbridge.ErrUnreachable) {
+		return cli.Exit(err.Error(), exitUnreachable)
+	}
+	return cli.Exit(err.Error(), exitUsage)
+}
+
+// exitFor maps a client error to the contract's exit codes: a bad request,
+// an unknown task or a task id in use is bad usage (2); anything else means
+// NATS did not do what was asked (5).
+func exitFor(err error) error {
+	if errors.Is(err, client.ErrInvalid) || errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrTaskExists) {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	return cli.Exit(err.Error(), exitUnreachable)
+}
 
 // exitForState maps a final task state to the contract's exit codes.
 func exitForState(s schemas.State) int {
@@ -110,15 +123,15 @@ func exitForState(s schemas.State) int {
 
 // withClient loads the configuration, connects for the command's --group,
 // and runs fn with the connection.
-func withClient(c *cli.Context, fn func(cl *client) error) error {
+func withClient(c *cli.Context, fn func(cl *client.Client) error) error {
 	cfg, err := loadConfig(c)
 	if err != nil {
 		return err
 	}
-	cl, err := connect(c, cfg, c.String("group"))
+	cl, err := connect(c, cfg)
 	if err != nil {
 		return err
 	}
-	defer cl.close()
+	defer func() { _ = cl.Close() }()
 	return fn(cl)
 }

@@ -3,24 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
+	"github.com/ansible-worker/ansible-worker/client"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
-
-var timeNow = time.Now
 
 func groupFlag() cli.Flag {
 	return &cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "worker group (default worker.group_name)"}
@@ -37,13 +33,10 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, func(cl *client) error {
-				st, err := cl.getStatus(c.Context, id)
+			return withClient(c, func(cl *client.Client) error {
+				st, err := cl.Status(c.Context, id)
 				if err != nil {
-					if errors.Is(err, jetstream.ErrKeyNotFound) {
-						return cli.Exit(fmt.Sprintf("no task %s in group %s", id, cl.names.Group), exitUsage)
-					}
-					return cli.Exit(err.Error(), exitUnreachable)
+					return exitFor(err)
 				}
 				b, _ := json.MarshalIndent(st, "", "  ")
 				fmt.Fprintln(c.App.Writer, string(b))
@@ -72,11 +65,11 @@ func watchCommand() *cli.Command {
 					return cli.Exit(err.Error(), exitUsage)
 				}
 			}
-			return withClient(c, func(cl *client) error {
+			return withClient(c, func(cl *client.Client) error {
 				if id != "" {
-					return cl.follow(c.Context, id, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+					return follow(c.Context, cl, id, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
 				}
-				return cl.watchGroup(c.Context, c.Bool("json"), c.App.Writer)
+				return watchGroup(c.Context, cl, c.Bool("json"), c.App.Writer)
 			})
 		},
 	}
@@ -91,8 +84,8 @@ func tasksCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the TaskStatus list as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			return withClient(c, func(cl *client) error {
-				return cl.listTasks(c.Context, schemas.State(c.String("state")), c.Bool("json"), c.App.Writer)
+			return withClient(c, func(cl *client.Client) error {
+				return listTasks(c.Context, cl, schemas.State(c.String("state")), c.Bool("json"), c.App.Writer)
 			})
 		},
 	}
@@ -109,23 +102,11 @@ func oneID(c *cli.Context) (string, error) {
 	return id, nil
 }
 
-func (cl *client) statusStore(ctx context.Context) (*jsbridge.StatusStore, error) {
-	return jsbridge.OpenStatusStore(ctx, cl.js, cl.log)
-}
-
-func (cl *client) getStatus(ctx context.Context, id string) (*schemas.TaskStatus, error) {
-	store, err := cl.statusStore(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return store.Get(ctx, cl.names.Group, id)
-}
-
 // follow streams a task's output and progress and exits with its result.
-func (cl *client) follow(ctx context.Context, id string, showOutput bool, out, errOut io.Writer) error {
+func follow(ctx context.Context, cl *client.Client, id string, showOutput bool, out, errOut io.Writer) error {
 	p := newProgressLine(errOut)
 	stopTicker := p.tick(250 * time.Millisecond)
-	final, err := jsbridge.Follow(ctx, cl.js, cl.names, id, showOutput, func(u jsbridge.Update) {
+	final, err := cl.Follow(ctx, id, showOutput, func(u jsbridge.Update) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		switch {
@@ -188,8 +169,7 @@ func newProgressLine(w io.Writer) *progressLine {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		// A terminal, not just any character device (/dev/null is one).
-		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		tty = err == nil
+		tty = term.IsTerminal(int(f.Fd()))
 	}
 	return &progressLine{w: w, tty: tty, state: schemas.StateQueued, start: time.Now()}
 }
@@ -263,38 +243,20 @@ func (p *progressLine) clear() {
 
 // watchGroup prints the current status of every task of the group, then
 // every change, until interrupted (like `nats kv watch`).
-func (cl *client) watchGroup(ctx context.Context, asJSON bool, out io.Writer) error {
-	store, err := cl.statusStore(ctx)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUnreachable)
-	}
-	w, err := store.KV().Watch(ctx, cl.names.Group+".*")
-	if err != nil {
-		return cli.Exit(err.Error(), exitUnreachable)
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				return cli.Exit("watch ended", exitUnreachable)
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			if asJSON {
-				fmt.Fprintln(out, string(e.Value()))
-				continue
-			}
-			st, err := schemas.ParseTaskStatus(e.Value())
-			if err != nil {
-				continue
-			}
-			fmt.Fprintln(out, statusRow(&st))
+func watchGroup(ctx context.Context, cl *client.Client, asJSON bool, out io.Writer) error {
+	err := cl.Watch(ctx, func(u client.StatusUpdate) error {
+		switch {
+		case asJSON:
+			fmt.Fprintln(out, string(u.Raw))
+		case u.Status != nil:
+			fmt.Fprintln(out, statusRow(u.Status))
 		}
+		return nil
+	})
+	if err == nil || ctx.Err() != nil {
+		return nil
 	}
+	return cli.Exit(err.Error(), exitUnreachable)
 }
 
 func statusRow(st *schemas.TaskStatus) string {
@@ -307,35 +269,12 @@ func statusRow(st *schemas.TaskStatus) string {
 		st.TasksSkipped, st.TasksUnreachable, st.Worker, strings.ReplaceAll(st.Err(), "\n", " "))
 }
 
-func (cl *client) listTasks(ctx context.Context, state schemas.State, asJSON bool, out io.Writer) error {
-	store, err := cl.statusStore(ctx)
+func listTasks(ctx context.Context, cl *client.Client, state schemas.State, asJSON bool, out io.Writer) error {
+	list, err := cl.List(ctx, client.Filter{State: state})
 	if err != nil {
 		return cli.Exit(err.Error(), exitUnreachable)
 	}
-	lister, err := store.KV().ListKeysFiltered(ctx, cl.names.Group+".*")
-	if err != nil {
-		return cli.Exit(err.Error(), exitUnreachable)
-	}
-	var list []*schemas.TaskStatus
-	for k := range lister.Keys() {
-		id := strings.TrimPrefix(k, cl.names.Group+".")
-		st, err := store.Get(ctx, cl.names.Group, id)
-		if err != nil || (state != "" && st.State != state) {
-			continue
-		}
-		list = append(list, st)
-	}
-	sort.Slice(list, func(i, j int) bool {
-		a, b := list[i].CreatedAt, list[j].CreatedAt
-		if a == nil || b == nil {
-			return list[i].TaskID < list[j].TaskID
-		}
-		return a.Before(b.Time)
-	})
 	if asJSON {
-		if list == nil {
-			list = []*schemas.TaskStatus{}
-		}
 		b, _ := json.MarshalIndent(list, "", "  ")
 		fmt.Fprintln(out, string(b))
 		return nil

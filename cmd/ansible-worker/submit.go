@@ -2,20 +2,16 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ansible-worker/ansible-worker/client"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
@@ -55,56 +51,25 @@ func submitAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	req, err := schemas.ParseTaskRequest(body)
-	if err != nil {
+	// Checked before connecting: a bad request needs no server.
+	if _, err := schemas.ParseTaskRequest(body); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	cl, err := connect(c, cfg, c.String("group"))
+	cl, err := connect(c, cfg)
 	if err != nil {
 		return err
 	}
-	defer cl.close()
-	ctx := c.Context
-
-	// The queued status doubles as the check that the id is new: creating
-	// it fails when the id has a status already.
-	st := &schemas.TaskStatus{TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(timeNow()),
-		Output: map[string]any{}, Group: cl.names.Group}
-	store, err := cl.statusStore(ctx)
+	defer func() { _ = cl.Close() }()
+	rcpt, err := cl.SubmitJSON(c.Context, body)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("%v: start a worker first so it creates the streams and buckets", err), exitUnreachable)
+		return exitFor(err)
 	}
-	created, err := store.Create(ctx, st)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUnreachable)
-	}
-	if !created {
-		prev, _ := store.Get(ctx, cl.names.Group, req.TaskID)
-		state := "unknown"
-		if prev != nil {
-			state = string(prev.State)
-		}
-		return cli.Exit(fmt.Sprintf("task id %s already exists in group %s (state %s)", req.TaskID, cl.names.Group, state), exitUsage)
-	}
-	msg := &nats.Msg{Subject: cl.names.TaskSubject(), Data: body, Header: nats.Header{}}
-	msg.Header.Set("Content-Type", "application/json")
-	ack, err := cl.js.PublishMsg(ctx, msg, jetstream.WithMsgID(req.TaskID))
-	if err != nil {
-		_ = store.KV().Delete(ctx, cl.names.StatusKey(req.TaskID)) // it was never queued
-		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-			return cli.Exit(fmt.Sprintf("no stream takes %s: start a worker first so it creates the streams: %v", msg.Subject, err), exitUnreachable)
-		}
-		return cli.Exit(fmt.Sprintf("submit: %v", err), exitUnreachable)
-	}
-	if ack.Duplicate {
-		return cli.Exit(fmt.Sprintf("task id %s was already submitted (stream sequence %d)", req.TaskID, ack.Sequence), exitUsage)
-	}
-	fmt.Fprintf(c.App.ErrWriter, "submitted task %s to %s (stream sequence %d)\n", req.TaskID, msg.Subject, ack.Sequence)
+	fmt.Fprintf(c.App.ErrWriter, "submitted task %s to %s (stream sequence %d)\n", rcpt.TaskID, rcpt.Subject, rcpt.Sequence)
 	if !c.Bool("wait") {
-		fmt.Fprintln(c.App.Writer, req.TaskID)
+		fmt.Fprintln(c.App.Writer, rcpt.TaskID)
 		return nil
 	}
-	return cl.follow(ctx, req.TaskID, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+	return follow(c.Context, cl, rcpt.TaskID, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
 }
 
 // buildTask makes the task JSON from a file argument and/or flags; flags
@@ -135,7 +100,7 @@ func buildTask(c *cli.Context) ([]byte, error) {
 		task["task_id"] = v
 	}
 	if _, ok := task["task_id"]; !ok {
-		task["task_id"] = randomID()
+		task["task_id"] = client.NewTaskID()
 	}
 	for _, f := range []struct{ flag, key string }{{"playbook", "playbook"}, {"inventory", "inventory"}, {"limit", "limit"}} {
 		if c.IsSet(f.flag) {
@@ -259,10 +224,4 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
-}
-
-func randomID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
