@@ -50,6 +50,37 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := c.NATS.Embedded
+	opts, err := embeddedOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
+	}
+	logger := &serverLog{log: log.With("component", "nats-server"), fatal: make(chan string, 1)}
+	srv.SetLoggerV2(logger, false, false, false)
+	if err := startServer(srv, logger); err != nil {
+		return nil, fmt.Errorf("embedded NATS server on %s (store %s): %w", e.Listen, e.StoreDir, err)
+	}
+	emb := &Embedded{srv: srv, clientURL: "nats://" + config.ConnectAddr(hostPortOf(srv.ClientURL()))}
+	if addr := srv.Addr(); addr != nil {
+		if ta, ok := addr.(*net.TCPAddr); ok {
+			emb.clientURL = "nats://" + config.ConnectAddr(net.JoinHostPort(opts.Host, strconv.Itoa(ta.Port)))
+		}
+	}
+	if opts.MQTT.Port != 0 {
+		// The server writes the port it bound back into the options it
+		// was given; ReadyForConnections has waited for that.
+		emb.mqttAddr = config.ConnectAddr(net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port)))
+	}
+	log.Debug("embedded NATS server ready", "url", emb.clientURL, "mqtt", emb.mqttAddr, "store_dir", e.StoreDir)
+	return emb, nil
+}
+
+// embeddedOptions are the server options of nats.embedded.
+func embeddedOptions(c *config.Config) (*server.Options, error) {
+	e := c.NATS.Embedded
 	host, port, err := listenAddr(e.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("nats.embedded.listen: %w", err)
@@ -79,22 +110,20 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 	case c.NATS.Username != "":
 		opts.Username, opts.Password = c.NATS.Username, c.NATS.Password
 	}
+	return opts, nil
+}
 
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS server: %w", err)
-	}
-	logger := &serverLog{log: log.With("component", "nats-server"), fatal: make(chan string, 1)}
-	srv.SetLoggerV2(logger, false, false, false)
+// startServer starts srv and waits until it takes connections or reports a
+// fatal error; on failure the server is shut down.
+func startServer(srv *server.Server, logger *serverLog) error {
 	started := make(chan struct{})
 	go func() {
 		defer close(started)
 		srv.Start()
 	}()
-
 	ready := make(chan bool, 1)
 	go func() { ready <- srv.ReadyForConnections(embeddedReadyTimeout) }()
-	fail := func(why string) (*Embedded, error) {
+	fail := func(why string) error {
 		// Start goes on after a fatal error (our logger does not exit the
 		// process): let it finish before shutting down.
 		select {
@@ -103,35 +132,22 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 		}
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("embedded NATS server on %s (store %s): %s", e.Listen, e.StoreDir, why)
+		return errors.New(why)
 	}
 	select {
 	case ok := <-ready:
-		if !ok {
-			select {
-			case msg := <-logger.fatal:
-				return fail(msg)
-			default:
-				return fail(fmt.Sprintf("not ready for connections after %s", embeddedReadyTimeout))
-			}
+		if ok {
+			return nil
+		}
+		select {
+		case msg := <-logger.fatal:
+			return fail(msg)
+		default:
+			return fail(fmt.Sprintf("not ready for connections after %s", embeddedReadyTimeout))
 		}
 	case msg := <-logger.fatal:
 		return fail(msg)
 	}
-
-	emb := &Embedded{srv: srv, clientURL: "nats://" + config.ConnectAddr(hostPortOf(srv.ClientURL()))}
-	if addr := srv.Addr(); addr != nil {
-		if ta, ok := addr.(*net.TCPAddr); ok {
-			emb.clientURL = "nats://" + config.ConnectAddr(net.JoinHostPort(host, strconv.Itoa(ta.Port)))
-		}
-	}
-	if opts.MQTT.Port != 0 {
-		// The server writes the port it bound back into the options it
-		// was given; ReadyForConnections has waited for that.
-		emb.mqttAddr = config.ConnectAddr(net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port)))
-	}
-	log.Debug("embedded NATS server ready", "url", emb.clientURL, "mqtt", emb.mqttAddr, "store_dir", e.StoreDir)
-	return emb, nil
 }
 
 // ClientURL returns the URL NATS clients connect to (the resolved port

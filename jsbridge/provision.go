@@ -74,85 +74,82 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 		pc.AckWait = DefaultAckWait
 	}
 	a := &Assets{}
-	err := provisionRetry(ctx, log, "stream "+TasksStream, func(ctx context.Context) error {
-		cfg := tasksStreamConfig(pc)
-		// Keep subjects another prefix added to a shared stream.
-		if st, err := js.Stream(ctx, TasksStream); err == nil {
-			for _, s := range st.CachedInfo().Config.Subjects {
-				if !slices.Contains(cfg.Subjects, s) {
-					cfg.Subjects = append(cfg.Subjects, s)
-				}
-			}
-		}
-		// Updates a stream an older version created in place: limits and
-		// discard policy may change on a work-queue stream.
-		st, err := js.CreateOrUpdateStream(ctx, cfg)
-		a.Tasks = st
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = provisionRetry(ctx, log, "stream "+EventsStream, func(ctx context.Context) error {
-		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:        EventsStream,
-			Description: "ansible-runner events and statuses",
-			Subjects:    []string{RunnerPrefix + ".>"},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    pc.Replicas,
-			MaxAge:      pc.EventsMaxAge,
-			Duplicates:  2 * time.Minute,
-		})
-		a.Events = st
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range []struct {
-		name, desc string
-		dst        *jetstream.KeyValue
+	for _, step := range []struct {
+		what string
+		make func(context.Context) error
 	}{
-		{StatusBucket, "latest TaskStatus per task, key <group>.<task_id>", &a.Status},
-		{ClaimsBucket, "stream sequence that claimed each task id", &a.Claims},
+		{"stream " + TasksStream, func(ctx context.Context) (err error) { a.Tasks, err = tasksStream(ctx, js, pc); return }},
+		{"stream " + EventsStream, func(ctx context.Context) (err error) { a.Events, err = eventsStream(ctx, js, pc); return }},
+		{"bucket " + StatusBucket, func(ctx context.Context) (err error) {
+			a.Status, err = bucket(ctx, js, pc, StatusBucket, "latest TaskStatus per task, key <group>.<task_id>")
+			return
+		}},
+		{"bucket " + ClaimsBucket, func(ctx context.Context) (err error) {
+			a.Claims, err = bucket(ctx, js, pc, ClaimsBucket, "stream sequence that claimed each task id")
+			return
+		}},
+		{"consumer " + pc.Consumer(), func(ctx context.Context) (err error) { a.Consumer, err = consumer(ctx, a.Tasks, pc); return }},
 	} {
-		err = provisionRetry(ctx, log, "bucket "+b.name, func(ctx context.Context) error {
-			kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket:      b.name,
-				Description: b.desc,
-				History:     10,
-				TTL:         pc.StatusTTL,
-				Storage:     jetstream.FileStorage,
-				Replicas:    pc.Replicas,
-			})
-			*b.dst = kv
-			return err
-		})
-		if err != nil {
+		if err := provisionRetry(ctx, log, step.what, step.make); err != nil {
 			return nil, err
 		}
 	}
-	err = provisionRetry(ctx, log, "consumer "+pc.Consumer(), func(ctx context.Context) error {
-		c, err := a.Tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       pc.Consumer(),
-			Description:   "workers of group " + pc.Group,
-			FilterSubject: pc.TaskSubject(),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       pc.AckWait,
-			// Workers count deliveries themselves and end a task that keeps
-			// failing; a server-side limit would leave it stuck in the stream.
-			MaxDeliver:    -1,
-			MaxAckPending: 10000,
-			Replicas:      pc.Replicas,
-		})
-		a.Consumer = c
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
 	return a, nil
+}
+
+// tasksStream creates or updates the tasks stream. An older version's
+// stream is updated in place: limits and discard policy may change on a
+// work-queue stream.
+func tasksStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig) (jetstream.Stream, error) {
+	cfg := tasksStreamConfig(pc)
+	// Keep subjects another prefix added to a shared stream.
+	if st, err := js.Stream(ctx, TasksStream); err == nil {
+		for _, s := range st.CachedInfo().Config.Subjects {
+			if !slices.Contains(cfg.Subjects, s) {
+				cfg.Subjects = append(cfg.Subjects, s)
+			}
+		}
+	}
+	return js.CreateOrUpdateStream(ctx, cfg)
+}
+
+func eventsStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig) (jetstream.Stream, error) {
+	return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        EventsStream,
+		Description: "ansible-runner events and statuses",
+		Subjects:    []string{RunnerPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    pc.Replicas,
+		MaxAge:      pc.EventsMaxAge,
+		Duplicates:  2 * time.Minute,
+	})
+}
+
+func bucket(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, name, desc string) (jetstream.KeyValue, error) {
+	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      name,
+		Description: desc,
+		History:     10,
+		TTL:         pc.StatusTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    pc.Replicas,
+	})
+}
+
+func consumer(ctx context.Context, tasks jetstream.Stream, pc ProvisionConfig) (jetstream.Consumer, error) {
+	return tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       pc.Consumer(),
+		Description:   "workers of group " + pc.Group,
+		FilterSubject: pc.TaskSubject(),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       pc.AckWait,
+		// Workers count deliveries themselves and end a task that keeps
+		// failing; a server-side limit would leave it stuck in the stream.
+		MaxDeliver:    -1,
+		MaxAckPending: 10000,
+		Replicas:      pc.Replicas,
+	})
 }
 
 // tasksStreamConfig is the configuration of the tasks stream for pc.

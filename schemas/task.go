@@ -69,35 +69,10 @@ var taskFields = []string{"task_id", "playbook", "inventory", "extra_vars", "lim
 // the caller can publish a failed status for it.
 func ParseTaskRequest(data []byte) (TaskRequest, error) {
 	t := TaskRequest{Forks: DefaultForks, ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{}}
-	if len(data) > MaxTaskSize {
-		return t, fmt.Errorf("task request is %d bytes, the limit is %d", len(data), MaxTaskSize)
+	raw, err := decodeObject(data)
+	if err != nil {
+		return t, err
 	}
-	if !utf8.Valid(data) {
-		return t, errors.New("task request is not valid UTF-8")
-	}
-	// Only JSON's own white space: bytes.TrimSpace would also drop Unicode
-	// spaces such as U+00A0, which make the document invalid JSON.
-	trimmed := bytes.Trim(data, " \t\r\n")
-	if len(trimmed) == 0 {
-		return t, errors.New("task request is empty")
-	}
-	if trimmed[0] != '{' {
-		if !json.Valid(trimmed) {
-			return t, errors.New("task request is not valid JSON")
-		}
-		return t, errors.New("task request must be a JSON object")
-	}
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return t, fmt.Errorf("task request is not valid JSON: %w", err)
-	}
-	// dec.More would miss a stray ']' or '}' after the object.
-	if dec.InputOffset() != int64(len(trimmed)) {
-		return t, errors.New("task request has data after the JSON object")
-	}
-
 	// The id first, so later errors can be attached to it.
 	if v, ok := raw["task_id"]; ok {
 		var id string
@@ -105,195 +80,266 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 			t.TaskID = id
 		}
 	}
+	p := &taskParser{raw: raw}
+	p.unknownFields()
+	p.fields(&t)
+	p.values(&t)
+	if len(p.errs) > 0 {
+		return t, &InvalidTaskError{Problems: p.errs}
+	}
+	return t, nil
+}
 
-	var errs []string
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+// decodeObject reads a task request as one JSON object, numbers kept exact.
+func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	if len(data) > MaxTaskSize {
+		return nil, fmt.Errorf("task request is %d bytes, the limit is %d", len(data), MaxTaskSize)
+	}
+	if !utf8.Valid(data) {
+		return nil, errors.New("task request is not valid UTF-8")
+	}
+	// Only JSON's own white space: bytes.TrimSpace would also drop Unicode
+	// spaces such as U+00A0, which make the document invalid JSON.
+	trimmed := bytes.Trim(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, errors.New("task request is empty")
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return nil, errors.New("task request is not valid JSON")
+		}
+		return nil, errors.New("task request must be a JSON object")
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("task request is not valid JSON: %w", err)
+	}
+	// dec.More would miss a stray ']' or '}' after the object.
+	if dec.InputOffset() != int64(len(trimmed)) {
+		return nil, errors.New("task request has data after the JSON object")
+	}
+	return raw, nil
+}
+
+// taskParser reads the fields of a decoded task request and collects every
+// problem, in the order the fields are read.
+type taskParser struct {
+	raw  map[string]json.RawMessage
+	errs []string
+}
+
+func (p *taskParser) bad(format string, a ...any) { p.errs = append(p.errs, fmt.Sprintf(format, a...)) }
+
+// get returns a field's value; ok is false when it is absent or null.
+func (p *taskParser) get(name string) (json.RawMessage, bool) {
+	v, ok := p.raw[name]
+	return v, ok && !isNull(v)
+}
+
+func (p *taskParser) unknownFields() {
 	var unknown []string
-	for k := range raw {
+	for k := range p.raw {
 		if !slices.Contains(taskFields, k) {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		quoted := make([]string, len(unknown))
-		for i, k := range unknown {
-			quoted[i] = fmt.Sprintf("%q", k) // an empty or odd name stays visible
-		}
-		noun := "unknown field"
-		if len(unknown) > 1 {
-			noun = "unknown fields"
-		}
-		bad("%s %s (accepted: %s)", noun, strings.Join(quoted, ", "), strings.Join(taskFields, ", "))
+	if len(unknown) == 0 {
+		return
 	}
+	sort.Strings(unknown)
+	quoted := make([]string, len(unknown))
+	for i, k := range unknown {
+		quoted[i] = fmt.Sprintf("%q", k) // an empty or odd name stays visible
+	}
+	noun := "unknown field"
+	if len(unknown) > 1 {
+		noun = "unknown fields"
+	}
+	p.bad("%s %s (accepted: %s)", noun, strings.Join(quoted, ", "), strings.Join(taskFields, ", "))
+}
 
-	str := func(name string, required bool) string {
-		v, ok := raw[name]
-		if !ok || isNull(v) {
-			if required {
-				bad("%s is required", name)
-			}
-			return ""
-		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			bad("%s must be a string, got %s", name, jsonKind(v))
-			return ""
-		}
-		if required && s == "" {
-			bad("%s must not be empty", name)
-		}
-		return s
-	}
-	boolean := func(name string) bool {
-		v, ok := raw[name]
-		if !ok || isNull(v) {
-			return false
-		}
-		var b bool
-		if err := json.Unmarshal(v, &b); err != nil {
-			bad("%s must be true or false, got %s", name, jsonKind(v))
-		}
-		return b
-	}
-	integer := func(name string, def int) (int, bool) {
-		v, ok := raw[name]
-		if !ok || isNull(v) {
-			return def, false
-		}
-		// json.Number would also take a quoted number ("5"): check the kind.
-		var n json.Number
-		if kind := jsonKind(v); kind != "a number" || json.Unmarshal(v, &n) != nil {
-			bad("%s must be an integer, got %s", name, kind)
-			return def, false
-		}
-		i, err := n.Int64()
-		if err != nil {
-			f, ferr := n.Float64()
-			if (ferr != nil && !math.IsInf(f, 0)) || f != math.Trunc(f) {
-				bad("%s must be an integer, got %s", name, n.String())
-				return def, false
-			}
-			if f > math.MaxInt32 || f < math.MinInt32 {
-				bad("%s is out of range: %s", name, n.String())
-				return def, false
-			}
-			return int(f), true
-		}
-		if i > math.MaxInt32 || i < math.MinInt32 {
-			bad("%s is out of range: %s", name, n.String())
-			return def, false
-		}
-		return int(i), true
-	}
-	strList := func(name string) []string {
-		v, ok := raw[name]
-		if !ok || isNull(v) {
-			return []string{}
-		}
-		var l []string
-		if err := json.Unmarshal(v, &l); err != nil {
-			got := jsonKind(v)
-			var elems []json.RawMessage
-			if json.Unmarshal(v, &elems) == nil {
-				for _, e := range elems {
-					if k := jsonKind(e); k != "a string" {
-						got = "an array containing " + k
-						break
-					}
-				}
-			}
-			bad("%s must be an array of strings, got %s", name, got)
-			return []string{}
-		}
-		if len(l) > MaxTags {
-			bad("%s has %d entries, the limit is %d", name, len(l), MaxTags)
-			return l
-		}
-		for _, s := range l {
-			if err := checkArg(name, s); err != nil {
-				bad("%s", err)
-			}
-			if s == "" || strings.Contains(s, ",") {
-				bad("%s entries must be non-empty and contain no comma: %q", name, truncate(s))
-			}
-			if err := firstErr(checkLength(name+" entry", s, MaxTagLength), checkPattern(name, s)); err != nil {
-				bad("%s", err)
-			}
-		}
-		return l
-	}
-
-	if v, ok := raw["task_id"]; !ok || isNull(v) {
-		bad("task_id is required")
+// fields reads every field into t.
+func (p *taskParser) fields(t *TaskRequest) {
+	if v, ok := p.get("task_id"); !ok {
+		p.bad("task_id is required")
 	} else {
 		var id string
 		if err := json.Unmarshal(v, &id); err != nil {
-			bad("task_id must be a string, got %s", jsonKind(v))
+			p.bad("task_id must be a string, got %s", jsonKind(v))
 		} else if err := CheckID("task_id", id); err != nil {
-			bad("%s", err)
+			p.bad("%s", err)
 		}
 	}
-	t.Playbook = str("playbook", true)
-	t.Inventory = str("inventory", true)
-	t.Limit = str("limit", false)
-	t.Tags = strList("tags")
-	t.SkipTags = strList("skip_tags")
-	t.CheckMode = boolean("check_mode")
-	t.DiffMode = boolean("diff_mode")
-	t.GitPull = boolean("git_pull")
-	if v, set := integer("verbosity", 0); set {
+	t.Playbook = p.str("playbook", true)
+	t.Inventory = p.str("inventory", true)
+	t.Limit = p.str("limit", false)
+	t.Tags = p.strList("tags")
+	t.SkipTags = p.strList("skip_tags")
+	t.CheckMode = p.boolean("check_mode")
+	t.DiffMode = p.boolean("diff_mode")
+	t.GitPull = p.boolean("git_pull")
+	if v, set := p.integer("verbosity", 0); set {
 		if v < 0 || v > MaxVerbosity {
-			bad("verbosity must be 0 to %d, got %d", MaxVerbosity, v)
+			p.bad("verbosity must be 0 to %d, got %d", MaxVerbosity, v)
 		}
 		t.Verbosity = v
 	}
-	if v, set := integer("forks", DefaultForks); set {
+	if v, set := p.integer("forks", DefaultForks); set {
 		if v < 1 {
-			bad("forks must be 1 or more, got %d", v)
+			p.bad("forks must be 1 or more, got %d", v)
 		}
 		t.Forks = v
 	}
-	if v, set := integer("timeout", 0); set {
+	if v, set := p.integer("timeout", 0); set {
 		if v < 1 {
-			bad("timeout must be 1 second or more, got %d", v)
+			p.bad("timeout must be 1 second or more, got %d", v)
 		}
 		t.Timeout = v
 	}
-	if v, ok := raw["extra_vars"]; ok && !isNull(v) {
-		var m map[string]any
-		d := json.NewDecoder(bytes.NewReader(v))
-		d.UseNumber() // keep big integers exact
-		if err := d.Decode(&m); err != nil {
-			bad("extra_vars must be a JSON object, got %s", jsonKind(v))
-		} else {
-			t.ExtraVars = m
-			errs = append(errs, checkVarNames(m)...)
-		}
-	}
+	p.extraVars(t)
+}
 
+func (p *taskParser) extraVars(t *TaskRequest) {
+	v, ok := p.get("extra_vars")
+	if !ok {
+		return
+	}
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.UseNumber() // keep big integers exact
+	if err := d.Decode(&m); err != nil {
+		p.bad("extra_vars must be a JSON object, got %s", jsonKind(v))
+		return
+	}
+	t.ExtraVars = m
+	p.errs = append(p.errs, checkVarNames(m)...)
+}
+
+// values checks what the strings may hold: nothing ansible-playbook would
+// read as an option, a file or more than one argument.
+func (p *taskParser) values(t *TaskRequest) {
 	if t.Playbook != "" {
 		if err := firstErr(checkArg("playbook", t.Playbook), checkLength("playbook", t.Playbook, MaxPathLength)); err != nil {
-			bad("%s", err)
+			p.bad("%s", err)
 		}
 	}
 	if t.Inventory != "" {
 		if err := checkArg("inventory", t.Inventory); err != nil {
-			bad("%s", err)
+			p.bad("%s", err)
 		} else {
-			errs = append(errs, checkInventory(t.Inventory)...)
+			p.errs = append(p.errs, checkInventory(t.Inventory)...)
 		}
 	}
 	if t.Limit != "" {
 		if err := firstErr(checkArg("limit", t.Limit), checkLength("limit", t.Limit, MaxLimitLength),
 			checkPattern("limit", t.Limit)); err != nil {
-			bad("%s", err)
+			p.bad("%s", err)
 		}
 	}
-	if len(errs) > 0 {
-		return t, &InvalidTaskError{Problems: errs}
+}
+
+func (p *taskParser) str(name string, required bool) string {
+	v, ok := p.get(name)
+	if !ok {
+		if required {
+			p.bad("%s is required", name)
+		}
+		return ""
 	}
-	return t, nil
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		p.bad("%s must be a string, got %s", name, jsonKind(v))
+		return ""
+	}
+	if required && s == "" {
+		p.bad("%s must not be empty", name)
+	}
+	return s
+}
+
+func (p *taskParser) boolean(name string) bool {
+	v, ok := p.get(name)
+	if !ok {
+		return false
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		p.bad("%s must be true or false, got %s", name, jsonKind(v))
+	}
+	return b
+}
+
+// integer reads a whole number that fits an int32; set is false when the
+// field is absent, null or bad.
+func (p *taskParser) integer(name string, def int) (n int, set bool) {
+	v, ok := p.get(name)
+	if !ok {
+		return def, false
+	}
+	// json.Number would also take a quoted number ("5"): check the kind.
+	var num json.Number
+	if kind := jsonKind(v); kind != "a number" || json.Unmarshal(v, &num) != nil {
+		p.bad("%s must be an integer, got %s", name, kind)
+		return def, false
+	}
+	f, ferr := num.Float64()
+	i, err := num.Int64()
+	if err != nil {
+		if (ferr != nil && !math.IsInf(f, 0)) || f != math.Trunc(f) {
+			p.bad("%s must be an integer, got %s", name, num.String())
+			return def, false
+		}
+		if f > math.MaxInt32 || f < math.MinInt32 {
+			p.bad("%s is out of range: %s", name, num.String())
+			return def, false
+		}
+		return int(f), true
+	}
+	if i > math.MaxInt32 || i < math.MinInt32 {
+		p.bad("%s is out of range: %s", name, num.String())
+		return def, false
+	}
+	return int(i), true
+}
+
+func (p *taskParser) strList(name string) []string {
+	v, ok := p.get(name)
+	if !ok {
+		return []string{}
+	}
+	var l []string
+	if err := json.Unmarshal(v, &l); err != nil {
+		got := jsonKind(v)
+		var elems []json.RawMessage
+		if json.Unmarshal(v, &elems) == nil {
+			for _, e := range elems {
+				if k := jsonKind(e); k != "a string" {
+					got = "an array containing " + k
+					break
+				}
+			}
+		}
+		p.bad("%s must be an array of strings, got %s", name, got)
+		return []string{}
+	}
+	if len(l) > MaxTags {
+		p.bad("%s has %d entries, the limit is %d", name, len(l), MaxTags)
+		return l
+	}
+	for _, s := range l {
+		if err := checkArg(name, s); err != nil {
+			p.bad("%s", err)
+		}
+		if s == "" || strings.Contains(s, ",") {
+			p.bad("%s entries must be non-empty and contain no comma: %q", name, truncate(s))
+		}
+		if err := firstErr(checkLength(name+" entry", s, MaxTagLength), checkPattern(name, s)); err != nil {
+			p.bad("%s", err)
+		}
+	}
+	return l
 }
 
 // InvalidTaskError lists everything wrong with a task request.

@@ -136,7 +136,7 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 			waitErr = nil
 			// Kill what the playbook left behind (async tasks, stray forks)
 			// so the pipes close and nothing outlives the task.
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = kill(-pid, syscall.SIGKILL)
 			if lines != nil {
 				// A process that left the group could hold a pipe open.
 				killTimer = time.After(5 * time.Second)
@@ -145,7 +145,7 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 			done = nil
 			stopping = true
 			exit.Stopped = true
-			_ = syscall.Kill(-pid, syscall.SIGINT)
+			_ = kill(-pid, syscall.SIGINT)
 			killTimer = time.After(p.KillGrace)
 		case <-killTimer:
 			killTimer = nil
@@ -154,9 +154,9 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 					// The supervisor also reaches descendants that left
 					// the process group; SIGKILL follows if it hangs.
 					terminated = true
-					_ = syscall.Kill(pid, syscall.SIGTERM)
+					_ = kill(pid, syscall.SIGTERM)
 				} else {
-					_ = syscall.Kill(-pid, syscall.SIGKILL)
+					_ = kill(-pid, syscall.SIGKILL)
 				}
 				if stopping {
 					killTimer = time.After(5 * time.Second)
@@ -195,19 +195,22 @@ func (p *Process) start(env []string, out, events *os.File) (*exec.Cmd, error) {
 		// The next one starts once this run is over (see Run).
 		j := job{Argv: append([]string{p.Executable}, p.Args...), Env: env, Dir: p.Dir}
 		if err := sv.send(j, out, []*os.File{events}); err != nil {
-			_ = syscall.Kill(-sv.cmd.Process.Pid, syscall.SIGKILL)
+			_ = kill(-sv.cmd.Process.Pid, syscall.SIGKILL)
 			_ = sv.cmd.Wait()
 			return nil, err
 		}
 		return sv.cmd, nil
+	}
+	if err := CanRunPlaybooks(); err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(p.Executable, p.Args...)
 	cmd.Dir = p.Dir
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{events}
-	// The kernel kills it if the worker dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// The kernel kills it if the worker dies (on Linux: see procAttr).
+	cmd.SysProcAttr = procAttr(true, syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", p.Executable, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // fileGuard checks that files the worker runs, or lets Ansible or git run,
@@ -19,15 +18,6 @@ type fileGuard struct {
 
 // ownGuard trusts the worker's own user and root.
 var ownGuard = fileGuard{uid: uint32(os.Geteuid()), lstat: os.Lstat}
-
-// owner returns the owner of fi.
-func owner(path string, fi fs.FileInfo) (uint32, error) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, fmt.Errorf("%s: no owner information", path)
-	}
-	return st.Uid, nil
-}
 
 // ownedBy refuses fi when an untrusted user owns it.
 func (g fileGuard) ownedBy(path string, fi fs.FileInfo) error {
@@ -138,6 +128,9 @@ func (g fileGuard) checkTree(root string) error {
 // it, refusing both when another local user could have written them: the
 // plugin runs in every playbook.
 func (g fileGuard) ownFiles(dataDir string) (pluginDir string, err error) {
+	if err := CanRunPlaybooks(); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("worker.data_dir: %w", err)
 	}

@@ -1,3 +1,8 @@
+//go:build unix
+
+// The tests fake a file's owner through syscall.Stat_t, which Windows has
+// not; there the owner checks only refuse (see proc_windows.go).
+
 package worker
 
 import (

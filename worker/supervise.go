@@ -1,24 +1,19 @@
+//go:build unix
+
 package worker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// SuperviseArg, as the first argument of the ansible-worker binary, makes it
-// a playbook supervisor: `ansible-worker __supervise -- ansible-playbook ...`.
-const SuperviseArg = "__supervise"
 
 // Supervise runs argv and guarantees that no process it starts outlives it:
 //
@@ -29,6 +24,9 @@ const SuperviseArg = "__supervise"
 //     (its parent-death signal is SIGTERM), it kills every descendant;
 //   - if it is killed itself, the playbook gets SIGKILL from the kernel.
 //
+// That is on Linux; on other Unix systems the first and last points and the
+// parent-death signal do not hold (see proc_unix_other.go).
+//
 // SIGINT is left to the playbook (the worker sends it to the whole process
 // group). It returns the exit code to exit with: the playbook's, or 128+n
 // when a signal n ended it.
@@ -36,7 +34,7 @@ const SuperviseArg = "__supervise"
 // With "--wait" it first waits, on the socket at fd 3, for its job and the
 // files of the run (see Supervisors): it was started ahead of time.
 func Supervise(argv []string) int {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+	if err := becomeSubreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": subreaper:", err)
 	}
 	sigs := make(chan os.Signal, 4)
@@ -77,7 +75,7 @@ func Supervise(argv []string) int {
 			cmd.ExtraFiles = []*os.File{os.NewFile(eventFD, "events")}
 		}
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr(false, syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(cmd.Stderr, "ansible-worker: cannot start", cmd.Path+":", err)
 		return 127
@@ -164,21 +162,9 @@ func killDescendants() {
 	}
 }
 
-// descendants lists the processes below root, from /proc.
+// descendants lists the processes below root.
 func descendants(root int) []int {
-	children := map[int][]int{}
-	entries, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, e := range entries {
-		b, err := os.ReadFile(e)
-		if err != nil {
-			continue
-		}
-		pid, ppid, err := parseStat(b)
-		if err != nil {
-			continue
-		}
-		children[ppid] = append(children[ppid], pid)
-	}
+	children := processTree()
 	var out []int
 	queue := []int{root}
 	for len(queue) > 0 {
@@ -190,24 +176,4 @@ func descendants(root int) []int {
 		}
 	}
 	return out
-}
-
-// parseStat reads pid and ppid from /proc/<pid>/stat; the command name in
-// parentheses may itself contain spaces and parentheses.
-func parseStat(b []byte) (pid, ppid int, err error) {
-	open := bytes.IndexByte(b, '(')
-	end := bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return 0, 0, errors.New("malformed stat")
-	}
-	pid, err = strconv.Atoi(string(bytes.TrimSpace(b[:open])))
-	if err != nil {
-		return 0, 0, err
-	}
-	fields := bytes.Fields(b[end+1:])
-	if len(fields) < 2 {
-		return 0, 0, errors.New("malformed stat")
-	}
-	ppid, err = strconv.Atoi(string(fields[1]))
-	return pid, ppid, err
 }
