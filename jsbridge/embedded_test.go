@@ -185,7 +185,7 @@ func TestEmbeddedUserPassword(t *testing.T) {
 	bad := clientConfig(c, e)
 	bad.NATS.Password = "wrong-pw"
 	_, err := Connect(context.Background(), bad, "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 	require.ErrorIs(t, err, nats.ErrAuthorization)
 	require.NotContains(t, err.Error(), "wrong-pw")
 	none := clientConfig(c, e)
@@ -217,7 +217,7 @@ func TestEmbeddedToken(t *testing.T) {
 	bad := clientConfig(c, e)
 	bad.NATS.Token = "wrong-token"
 	_, err := Connect(context.Background(), bad, "test", nil)
-	require.ErrorIs(t, err, ErrUnreachable)
+	requireSettingsError(t, err)
 	require.ErrorIs(t, err, nats.ErrAuthorization)
 	require.NotContains(t, err.Error(), "wrong-token")
 

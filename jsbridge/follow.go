@@ -42,32 +42,11 @@ func Follow(ctx context.Context, js jetstream.JetStream, names Names, id string,
 		defer stop()
 	}
 
-	kv, err := js.KeyValue(ctx, StatusBucket)
+	stop, err := followStatus(ctx, js, names, id, updates, errs)
 	if err != nil {
-		return nil, fmt.Errorf("open bucket %s: %w", StatusBucket, err)
+		return nil, err
 	}
-	watcher, err := kv.Watch(ctx, names.StatusKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("watch status of %s: %w", id, err)
-	}
-	defer watcher.Stop()
-	go func() {
-		for e := range watcher.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			st, err := schemas.ParseTaskStatus(e.Value())
-			if err != nil {
-				continue
-			}
-			select {
-			case updates <- Update{Status: &st}:
-			case <-ctx.Done():
-				return
-			}
-		}
-		errs <- errors.New("status watch ended")
-	}()
+	defer stop()
 
 	var final *schemas.TaskStatus
 	runnerDone := false
@@ -108,6 +87,37 @@ func Follow(ctx context.Context, js jetstream.JetStream, names Names, id string,
 			}
 		}
 	}
+}
+
+// followStatus sends every TaskStatus of task id to updates until ctx ends
+// or stop is called; when the watch ends by itself it says so on errs.
+func followStatus(ctx context.Context, js jetstream.JetStream, names Names, id string, updates chan<- Update, errs chan<- error) (stop func(), err error) {
+	kv, err := js.KeyValue(ctx, StatusBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open bucket %s: %w", StatusBucket, err)
+	}
+	watcher, err := kv.Watch(ctx, names.StatusKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("watch status of %s: %w", id, err)
+	}
+	go func() {
+		for e := range watcher.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			st, err := schemas.ParseTaskStatus(e.Value())
+			if err != nil {
+				continue
+			}
+			select {
+			case updates <- Update{Status: &st}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		errs <- errors.New("status watch ended")
+	}()
+	return func() { _ = watcher.Stop() }, nil
 }
 
 // followEvents sends the task's runner events and statuses, from the first,

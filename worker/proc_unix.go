@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // CanRunPlaybooks returns nil where the worker can run playbooks: on every
@@ -18,18 +20,19 @@ func CanRunPlaybooks() error { return nil }
 // kill sends sig to pid, or to the process group -pid when pid is negative.
 func kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
 
-// lockFile takes an exclusive flock on path, waiting until ctx ends.
+// lockFile takes an exclusive flock on path, waiting until ctx ends. The
+// unix package has flock on more systems than syscall (Solaris).
 func lockFile(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+			return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
 		}
-		if err != syscall.EWOULDBLOCK {
+		if err != unix.EWOULDBLOCK {
 			f.Close()
 			return nil, err
 		}

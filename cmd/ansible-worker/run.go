@@ -65,7 +65,7 @@ func runAction(c *cli.Context) error {
 	id := cfg.Worker.ID()
 	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+id, log, extra...)
 	if err != nil {
-		return cli.Exit(err.Error(), exitUnreachable)
+		return connectExit(err)
 	}
 	defer nc.Close()
 	ports, err := provisionPorts(ctx, cfg, nc, log)
@@ -86,7 +86,11 @@ func runAction(c *cli.Context) error {
 	if err := w.Run(ctx); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	drain(nc, log)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), nc.Opts.DrainTimeout+time.Second)
+	defer cancel()
+	if err := jsbridge.Drain(dctx, nc); err != nil {
+		log.Warn("the NATS connection did not drain", "err", err)
+	}
 	return nil
 }
 
@@ -140,22 +144,6 @@ func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
 		DataDir:        w.DataDir,
 		MaxEventBytes:  maxPayload - 8<<10,
 		HiddenEnv:      cfg.ExpandedVars,
-	}
-}
-
-// drain lets the connection deliver what it still holds, and waits until it
-// has (Drain alone only starts it).
-func drain(nc *nats.Conn, log *slog.Logger) {
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		log.Warn("drain of the NATS connection failed", "err", err)
-		return
-	}
-	select {
-	case <-closed:
-	case <-time.After(nc.Opts.DrainTimeout + time.Second):
-		log.Warn("the NATS connection did not drain in time")
 	}
 }
 
