@@ -81,107 +81,130 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 	}
 	env := append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
 	cmd, err := p.start(env, outW, evW)
+	// Only the child keeps the write ends, so EOF means the group is gone.
+	evW.Close()
+	outW.Close()
 	if err != nil {
 		if p.Supervisors != nil {
 			p.Supervisors.Replace()
 		}
 		evR.Close()
-		evW.Close()
 		outR.Close()
-		outW.Close()
 		return Exit{RC: 127}, err
 	}
-	// Only the child keeps the write ends, so EOF means the group is gone.
-	evW.Close()
-	outW.Close()
-	pid := cmd.Process.Pid
 	if p.OnStart != nil {
-		p.OnStart(pid)
+		p.OnStart(cmd.Process.Pid)
 	}
+	w := &watch{p: p, pid: cmd.Process.Pid, pipes: []*os.File{evR, outR},
+		seq: &sequencer{ident: p.Ident, pid: cmd.Process.Pid}, waitErr: make(chan error, 1)}
+	go func() { w.waitErr <- cmd.Wait() }()
+	w.loop(ctx, w.read(evR, outR))
+	evR.Close()
+	outR.Close()
+	if p.Supervisors != nil {
+		p.Supervisors.Replace()
+	}
+	w.exit.Events = w.seq.counter
+	w.exit.RC = cmd.ProcessState.ExitCode()
+	if w.werr != nil {
+		var ee *exec.ExitError
+		if !errors.As(w.werr, &ee) {
+			return w.exit, fmt.Errorf("wait for %s: %w", p.Executable, w.werr)
+		}
+	}
+	return w.exit, nil
+}
 
+// watch follows a started playbook: its output and events, its end, and
+// the signals that stop it.
+type watch struct {
+	p       *Process
+	pid     int
+	pipes   []*os.File
+	seq     *sequencer
+	waitErr chan error
+	exit    Exit
+	werr    error
+	// exited: the process is reaped; stopping: ctx ended it; terminated:
+	// its supervisor got SIGTERM.
+	exited, stopping, terminated bool
+	killTimer                    <-chan time.Time
+}
+
+// read starts a reader per pipe; the channel closes when both hit EOF.
+func (w *watch) read(evR, outR *os.File) <-chan sourced {
 	lines := make(chan sourced, 256)
 	var readers sync.WaitGroup
 	readers.Add(2)
 	go func() { defer readers.Done(); readLines(evR, true, lines) }()
 	go func() { defer readers.Done(); readLines(outR, false, lines) }()
 	go func() { readers.Wait(); close(lines) }()
+	return lines
+}
 
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
-
-	seq := &sequencer{ident: p.Ident, pid: pid}
-	var exit Exit
-	var werr error
-	exited := false
-	stopping := false
-	terminated := false
-	var killTimer <-chan time.Time
+// loop runs until the process is reaped and its pipes are drained.
+func (w *watch) loop(ctx context.Context, lines <-chan sourced) {
 	done := ctx.Done()
-	for lines != nil || !exited {
+	for lines != nil || !w.exited {
 		select {
 		case l, ok := <-lines:
 			if !ok {
 				lines = nil
 				continue
 			}
-			ev, eof := seq.event(l)
-			if eof {
-				exit.Complete = true
-			}
-			if ev != nil && p.OnEvent != nil {
-				p.OnEvent(ev)
-			}
-		case werr = <-waitErr:
-			exited = true
-			waitErr = nil
+			w.line(l)
+		case w.werr = <-w.waitErr:
+			w.exited = true
+			w.waitErr = nil
 			// Kill what the playbook left behind (async tasks, stray forks)
 			// so the pipes close and nothing outlives the task.
-			_ = kill(-pid, syscall.SIGKILL)
+			_ = kill(-w.pid, syscall.SIGKILL)
 			if lines != nil {
 				// A process that left the group could hold a pipe open.
-				killTimer = time.After(5 * time.Second)
+				w.killTimer = time.After(5 * time.Second)
 			}
 		case <-done:
 			done = nil
-			stopping = true
-			exit.Stopped = true
-			_ = kill(-pid, syscall.SIGINT)
-			killTimer = time.After(p.KillGrace)
-		case <-killTimer:
-			killTimer = nil
-			if !exited {
-				if p.Supervisors != nil && !terminated {
-					// The supervisor also reaches descendants that left
-					// the process group; SIGKILL follows if it hangs.
-					terminated = true
-					_ = kill(pid, syscall.SIGTERM)
-				} else {
-					_ = kill(-pid, syscall.SIGKILL)
-				}
-				if stopping {
-					killTimer = time.After(5 * time.Second)
-				}
-				continue
-			}
-			// The group is dead but a pipe is still held: stop reading.
-			evR.Close()
-			outR.Close()
+			w.stopping = true
+			w.exit.Stopped = true
+			_ = kill(-w.pid, syscall.SIGINT)
+			w.killTimer = time.After(w.p.KillGrace)
+		case <-w.killTimer:
+			w.escalate()
 		}
 	}
-	evR.Close()
-	outR.Close()
-	if p.Supervisors != nil {
-		p.Supervisors.Replace()
+}
+
+func (w *watch) line(l sourced) {
+	ev, eof := w.seq.event(l)
+	if eof {
+		w.exit.Complete = true
 	}
-	exit.Events = seq.counter
-	exit.RC = cmd.ProcessState.ExitCode()
-	if werr != nil {
-		var ee *exec.ExitError
-		if !errors.As(werr, &ee) {
-			return exit, fmt.Errorf("wait for %s: %w", p.Executable, werr)
+	if ev != nil && w.p.OnEvent != nil {
+		w.p.OnEvent(ev)
+	}
+}
+
+// escalate acts when the kill timer fires: SIGTERM to the supervisor (it
+// also reaches descendants that left the group), then SIGKILL to the group;
+// once the group is dead, a pipe still held open is closed.
+func (w *watch) escalate() {
+	w.killTimer = nil
+	if w.exited {
+		for _, f := range w.pipes {
+			f.Close()
 		}
+		return
 	}
-	return exit, nil
+	if w.p.Supervisors != nil && !w.terminated {
+		w.terminated = true
+		_ = kill(w.pid, syscall.SIGTERM)
+	} else {
+		_ = kill(-w.pid, syscall.SIGKILL)
+	}
+	if w.stopping {
+		w.killTimer = time.After(5 * time.Second)
+	}
 }
 
 // start starts the playbook, under a supervisor when there are some, in a

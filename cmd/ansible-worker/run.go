@@ -35,6 +35,9 @@ func runAction(c *cli.Context) error {
 	if err := cfg.CheckPlaybookDir(); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	if err := worker.CanRunPlaybooks(); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	log, closer, err := newLogger(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
