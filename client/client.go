@@ -140,16 +140,25 @@ func (c *Client) Names() jsbridge.Names { return c.names }
 // Conn returns the client's NATS connection.
 func (c *Client) Conn() *nats.Conn { return c.nc }
 
-// Close drains and closes the connection Connect opened, waiting up to a
-// few seconds for what was published to be flushed. For a client made by
-// New or ForGroup it does nothing.
+// Close closes the connection Connect opened once the server has everything
+// the client published, waiting up to a few seconds for that. A flush is
+// enough: every call of the client has had its answer, so nothing is
+// pending but outgoing bytes, and a full drain would cost each command
+// about 15 ms. For a client made by New or ForGroup it does nothing.
 func (c *Client) Close() error {
 	if !c.owned {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	return jsbridge.Drain(ctx, c.nc)
+	defer c.nc.Close()
+	if c.nc.IsClosed() {
+		return nil
+	}
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("flush before close: %w", err)
+	}
+	return nil
 }
 
 // statusStore opens the status bucket, once it exists.
