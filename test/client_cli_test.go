@@ -2,7 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,21 +25,13 @@ func TestCLIConfigBeforeCommand(t *testing.T) {
 
 	wp := &workerProc{id: "before-w", logs: &syncBuffer{}, done: make(chan struct{})}
 	wp.cmd = exec.Command(binary, "-c", cfg, "run")
+	ready := newNotifySocket(t)
+	wp.cmd.Env = append(os.Environ(), ready.env())
 	wp.cmd.Stdout, wp.cmd.Stderr = wp.logs, wp.logs
 	require.NoError(t, wp.cmd.Start())
 	go func() { _ = wp.cmd.Wait(); close(wp.done) }()
 	t.Cleanup(func() { wp.stop(t) })
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		select {
-		case <-wp.done:
-			t.Fatalf("`-c FILE run` exited:\n%s", wp.logs.String())
-		default:
-		}
-		if !strings.Contains(wp.logs.String(), "worker started") {
-			return fmt.Errorf("worker not started yet")
-		}
-		return nil
-	})
+	ready.wait(t, 20*time.Second, wp.done, wp.logs.String)
 	require.Contains(t, wp.logs.String(), "group=before", "the worker serves the file's group")
 
 	out, errOut, code := runCLI(t, "-c", cfg, "validate")

@@ -96,7 +96,8 @@ func startConfigured(t *testing.T, cfg string, env ...string) *syncBuffer {
 	t.Helper()
 	wp := &workerProc{id: filepath.Base(cfg), logs: &syncBuffer{}, done: make(chan struct{})}
 	wp.cmd = exec.Command(binary, "run", "-c", cfg)
-	wp.cmd.Env = append(os.Environ(), env...)
+	ready := newNotifySocket(t)
+	wp.cmd.Env = append(append(os.Environ(), env...), ready.env())
 	wp.cmd.Stdout, wp.cmd.Stderr = wp.logs, wp.logs
 	require.NoError(t, wp.cmd.Start())
 	go func() { _ = wp.cmd.Wait(); close(wp.done) }()
@@ -106,17 +107,7 @@ func startConfigured(t *testing.T, cfg string, env ...string) *syncBuffer {
 			t.Logf("worker log:\n%s", wp.logs.String())
 		}
 	})
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-		select {
-		case <-wp.done:
-			t.Fatalf("worker exited early:\n%s", wp.logs.String())
-		default:
-		}
-		if !strings.Contains(wp.logs.String(), "worker started") {
-			return fmt.Errorf("worker not started yet")
-		}
-		return nil
-	})
+	ready.wait(t, 20*time.Second, wp.done, wp.logs.String)
 	return wp.logs
 }
 
