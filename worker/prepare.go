@@ -95,25 +95,34 @@ func BuildArgs(t *schemas.TaskRequest, playbook, inventory, varsFile string) []s
 	return append(args, playbook)
 }
 
-// WriteExtraVars writes vars to path (mode 0600) as YAML in which every
-// string, and every key of a nested mapping, is tagged !unsafe: Ansible then
-// treats them as data and never evaluates a "{{ ... }}" inside them on the
-// worker, not even when a playbook loops over a dictionary's keys. The
-// top-level keys are variable names (see schemas.ParseTaskRequest).
+// WriteExtraVars writes vars to path (mode 0600) as EncodeExtraVars gives
+// them.
 func WriteExtraVars(path string, vars map[string]any) error {
-	top := unsafeNode(vars)
-	for i := 0; i < len(top.Content); i += 2 {
-		top.Content[i].Tag = "!!str" // a variable name, never templated
-	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{top}}
-	b, err := yaml.Marshal(doc)
+	b, err := EncodeExtraVars(vars)
 	if err != nil {
-		return fmt.Errorf("encode extra vars: %w", err)
+		return err
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("write extra vars: %w", err)
 	}
 	return nil
+}
+
+// EncodeExtraVars returns vars as YAML in which every string, and every key
+// of a nested mapping, is tagged !unsafe: Ansible then treats them as data
+// and never evaluates a "{{ ... }}" inside them on the worker, not even when
+// a playbook loops over a dictionary's keys. The top-level keys are
+// variable names (see schemas.ParseTaskRequest).
+func EncodeExtraVars(vars map[string]any) ([]byte, error) {
+	top := unsafeNode(vars)
+	for i := 0; i < len(top.Content); i += 2 {
+		top.Content[i].Tag = "!!str" // a variable name, never templated
+	}
+	b, err := yaml.Marshal(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{top}})
+	if err != nil {
+		return nil, fmt.Errorf("encode extra vars: %w", err)
+	}
+	return b, nil
 }
 
 func unsafeNode(v any) *yaml.Node {
