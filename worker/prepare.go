@@ -234,6 +234,10 @@ func resolveReal(base, rel, what string) (realBase, real string, err error) {
 	if realBase, err = filepath.EvalSymlinks(base); err != nil {
 		return "", "", fmt.Errorf("playbook directory: %w", err)
 	}
+	// Absolute: it is the run's cwd, reported in the runner status.
+	if realBase, err = filepath.Abs(realBase); err != nil {
+		return "", "", fmt.Errorf("playbook directory: %w", err)
+	}
 	abs, err := filepath.EvalSymlinks(filepath.Join(realBase, filepath.Clean(rel)))
 	if err != nil {
 		return "", "", fmt.Errorf("%s %q: %w", what, rel, err)

@@ -18,6 +18,9 @@ type Progress struct {
 	output   map[string]any
 	failures []string
 	errLines []string
+	// pointing: the error block quotes an offending line whose "^ here"
+	// marker is still to come.
+	pointing bool
 	lastText []string // the last lines of output, for a failure nothing else explains
 	final    bool     // counts come from playbook_on_stats
 	changed  bool
@@ -116,21 +119,31 @@ func (p *Progress) Observe(ev *schemas.Event) {
 }
 
 // observeText keeps Ansible's own error lines ("ERROR! ...") and what follows
-// them, for a failure that happens outside any task.
+// them, for a failure that happens outside any task: up to 8 lines, or up to
+// 16 to reach the "^ here" under a quoted offending line. Lines keep their
+// indentation, so the marker points where Ansible pointed.
 func (p *Progress) observeText(s string) {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return
 	}
+	line := strings.TrimRight(s, " \t\r\n")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if strings.HasPrefix(t, "ERROR!") || (len(p.errLines) > 0 && len(p.errLines) < 8) {
-		p.errLines = append(p.errLines, t)
+	n := len(p.errLines)
+	if strings.HasPrefix(t, "ERROR!") || (n > 0 && (n < 8 || p.pointing && n < 16)) {
+		p.errLines = append(p.errLines, line)
+		switch {
+		case strings.HasPrefix(t, "The offending line appears to be:"):
+			p.pointing = true
+		case strings.HasSuffix(t, "^ here"):
+			p.pointing = false
+		}
 	}
 	if len(p.lastText) == 5 {
 		p.lastText = p.lastText[1:]
 	}
-	p.lastText = append(p.lastText, t)
+	p.lastText = append(p.lastText, line)
 }
 
 func resultMessage(f eventFields) string {

@@ -114,6 +114,9 @@ func (r *run) admit(perr error) *outcome {
 	if err != nil && !errors.Is(err, ErrNoStatus) {
 		return retryLater(fmt.Sprintf("cannot read the task's status: %v", err), storeRetryDelay)
 	}
+	if prev != nil && prev.CreatedAt != nil {
+		r.st.CreatedAt = prev.CreatedAt // as the first status said
+	}
 	if prev != nil && prev.State.Final() {
 		// Cancelled or refused while waiting, or finished with its ack
 		// lost: it does not run (again).
