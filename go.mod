@@ -3,6 +3,8 @@ module github.com/ansible-worker/ansible-worker
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
+	github.com/kballard/go-shellquote v0.0.0-20180428030007-95032a82bc51
 	github.com/nats-io/jwt/v2 v2.8.2
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0

@@ -30,6 +30,8 @@ type Client struct {
 	js    jetstream.JetStream
 	names jsbridge.Names
 	log   *slog.Logger
+	// prov is how the streams and buckets are created when missing.
+	prov jsbridge.ProvisionConfig
 	// owned: Close drains the connection (Connect made it).
 	owned bool
 
@@ -92,18 +94,21 @@ func Connect(ctx context.Context, cfg *config.Config, opts ...Option) (*Client, 
 	if err != nil {
 		return nil, err // it names the servers and wraps the cause
 	}
-	c, err := newClient(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: s.group}, s)
+	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: s.group}
+	c, err := newClient(nc, names, s)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
+	c.prov = jsbridge.ProvisionSettings(cfg, names)
 	c.owned = true
 	return c, nil
 }
 
 // New makes a client on a connection the caller owns: Close leaves it
 // open. names gives the topic prefix and, unless WithGroup is passed, the
-// group.
+// group. Streams and buckets it has to create get the default limits and
+// one replica (Connect takes them from the configuration).
 func New(nc *nats.Conn, names jsbridge.Names, opts ...Option) (*Client, error) {
 	s := apply(opts)
 	if s.group != "" {
@@ -120,7 +125,8 @@ func newClient(nc *nats.Conn, names jsbridge.Names, s settings) (*Client, error)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Client{nc: nc, js: js, names: names, log: s.log.With("group", names.Group)}, nil
+	return &Client{nc: nc, js: js, names: names, log: s.log.With("group", names.Group),
+		prov: jsbridge.ProvisionConfig{Names: names}}, nil
 }
 
 // ForGroup returns a client of another group on the same connection. Its
@@ -131,7 +137,9 @@ func (c *Client) ForGroup(group string) (*Client, error) {
 	}
 	names := c.names
 	names.Group = group
-	return &Client{nc: c.nc, js: c.js, names: names, log: c.log.With("group", group)}, nil
+	prov := c.prov
+	prov.Names = names
+	return &Client{nc: c.nc, js: c.js, names: names, log: c.log.With("group", group), prov: prov}, nil
 }
 
 // Names returns the subjects, keys and consumer names of the client's group.
@@ -161,19 +169,51 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// statusStore opens the status bucket, once it exists.
+// statusStore opens the status and claims buckets, creating the streams
+// and buckets first when they are missing.
 func (c *Client) statusStore(ctx context.Context) (*jsbridge.StatusStore, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.store != nil {
 		return c.store, nil
 	}
-	s, err := jsbridge.OpenStatusStore(ctx, c.js, c.log)
+	a, err := c.openBuckets(ctx)
 	if err != nil {
-		return nil, provisioned(err)
+		return nil, err
 	}
-	c.store = s
-	return s, nil
+	c.store = jsbridge.NewStatusStore(a, c.log)
+	return c.store, nil
+}
+
+// openBuckets binds to the status and claims buckets. When one is missing
+// (nothing ever ran on this server), it creates every stream and bucket the
+// way a worker does, so a task can wait for the first worker.
+func (c *Client) openBuckets(ctx context.Context) (*jsbridge.Assets, error) {
+	status, err := c.js.KeyValue(ctx, jsbridge.StatusBucket)
+	var claims jetstream.KeyValue
+	if err == nil {
+		claims, err = c.js.KeyValue(ctx, jsbridge.ClaimsBucket)
+	}
+	switch {
+	case err == nil:
+		return &jsbridge.Assets{Status: status, Claims: claims}, nil
+	case errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound):
+		return c.provision(ctx)
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders):
+		return nil, withKind(ErrNotProvisioned, fmt.Errorf("JetStream is not enabled for this account on the NATS server: %w", err))
+	}
+	return nil, fmt.Errorf("open bucket: %w", err)
+}
+
+// provision creates or updates the streams and buckets (not the group's
+// consumer: that is the workers' business), idempotently.
+func (c *Client) provision(ctx context.Context) (*jsbridge.Assets, error) {
+	a, err := jsbridge.ProvisionShared(ctx, c.js, c.prov, c.log)
+	if err != nil {
+		return nil, withKind(ErrNotProvisioned, fmt.Errorf("cannot create the streams and buckets: %w", err))
+	}
+	c.log.Debug("streams and buckets provisioned")
+	return a, nil
 }
 
 // provisioned marks err with ErrNotProvisioned when it says a stream or

@@ -136,30 +136,36 @@ func TestWatch(t *testing.T) {
 	require.ErrorIs(t, cl.Watch(short, func(client.StatusUpdate) error { return nil }), context.DeadlineExceeded)
 }
 
-// Without the streams and buckets a worker creates, nothing is queued.
-func TestNotProvisioned(t *testing.T) {
+// Streams and buckets that are missing are created the way a worker
+// creates them, so tasks can wait for the first worker.
+func TestProvisionsWhatIsMissing(t *testing.T) {
 	t.Parallel()
 	sys := newSystem(t, false)
 	cl := connect(t, sys, client.WithGroup("other"))
 	ctx := context.Background()
 
-	// The tasks stream takes every group's subject; remove it, and a
-	// submission has nowhere to go: its queued status is taken back.
+	// The tasks stream takes every group's subject; remove it, and the
+	// submission creates it again.
 	js, err := jetstream.New(sys.nc)
 	require.NoError(t, err)
 	require.NoError(t, js.DeleteStream(ctx, jsbridge.TasksStream))
-	_, err = cl.Submit(ctx, quick("lost-1"))
-	require.ErrorIs(t, err, client.ErrNotProvisioned)
-	require.ErrorContains(t, err, "start a worker first")
-	_, err = cl.Status(ctx, "lost-1")
-	require.ErrorIs(t, err, client.ErrNotFound, "the queued status was undone")
+	rcpt, err := cl.Submit(ctx, quick("lost-1"))
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), rcpt.Sequence)
+	tasks, err := js.Stream(ctx, jsbridge.TasksStream)
+	require.NoError(t, err)
+	cfg := tasks.CachedInfo().Config
+	require.Equal(t, jetstream.WorkQueuePolicy, cfg.Retention)
+	require.NotNil(t, cfg.RePublish, "workers hear of new tasks")
 
 	require.NoError(t, js.DeleteKeyValue(ctx, jsbridge.StatusBucket))
 	fresh := connect(t, sys)
 	_, err = fresh.Submit(ctx, quick("lost-2"))
-	require.ErrorIs(t, err, client.ErrNotProvisioned)
-	_, err = fresh.List(ctx, client.Filter{})
-	require.ErrorIs(t, err, client.ErrNotProvisioned)
+	require.NoError(t, err)
+	list, err := fresh.List(ctx, client.Filter{})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "lost-2", list[0].TaskID)
 }
 
 // Connect tells an unreachable server from bad settings.

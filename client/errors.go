@@ -11,8 +11,8 @@ var (
 	// ErrTaskExists is wrapped when a submission's task id is already in use
 	// in the group, or was submitted before.
 	ErrTaskExists = errors.New("task id in use")
-	// ErrNotProvisioned is wrapped when the streams or buckets a worker
-	// creates at start do not exist yet.
+	// ErrNotProvisioned is wrapped when the streams and buckets are missing
+	// and cannot be created (no JetStream, no permission, no storage).
 	ErrNotProvisioned = errors.New("streams and buckets not provisioned")
 )
 

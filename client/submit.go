@@ -70,8 +70,9 @@ func (c *Client) Submit(ctx context.Context, req schemas.TaskRequest) (*Receipt,
 // then records the task as queued, which fails with ErrTaskExists when the
 // id already has a status in the group, then publishes body unchanged to
 // the group's task subject with the task id as Nats-Msg-Id. When the
-// publish fails the queued status is removed again. Without the streams and
-// buckets a worker creates, the error wraps ErrNotProvisioned.
+// publish fails the queued status is removed again. Missing streams and
+// buckets are created first, as a worker creates them, so a task may wait
+// for the first worker; when that fails the error wraps ErrNotProvisioned.
 func (c *Client) SubmitJSON(ctx context.Context, body []byte) (*Receipt, error) {
 	req, err := schemas.ParseTaskRequest(body)
 	if err != nil {
@@ -79,7 +80,7 @@ func (c *Client) SubmitJSON(ctx context.Context, body []byte) (*Receipt, error) 
 	}
 	store, err := c.statusStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: start a worker first so it creates the streams and buckets", err)
+		return nil, err
 	}
 	kv := store.KV()
 	rev, err := c.markQueued(ctx, kv, req.TaskID)
@@ -125,11 +126,15 @@ func (c *Client) publish(ctx context.Context, id string, body []byte) (*Receipt,
 	msg := &nats.Msg{Subject: c.names.TaskSubject(), Data: body, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", "application/json")
 	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
-	if err != nil {
-		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-			return nil, withKind(ErrNotProvisioned,
-				fmt.Errorf("no stream takes %s: start a worker first so it creates the streams: %w", msg.Subject, err))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		// The tasks stream went away (deleted, or another prefix's
+		// stream): create it again and publish once more.
+		if _, perr := c.provision(ctx); perr != nil {
+			return nil, fmt.Errorf("no stream takes %s: %w", msg.Subject, perr)
 		}
+		ack, err = c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
 	if ack.Duplicate {

@@ -15,15 +15,17 @@ var varRef = regexp.MustCompile(`\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}
 // and what the references gave, so that Masked, YAML and errors can hide
 // it.
 type expansion struct {
-	file     string
-	env      func(string) (string, bool)
-	problems []error
+	*report
+	env func(string) (string, bool)
 	// keys are the keys whose value got text from a reference.
 	keys []string
 	// values are those texts and the whole values they are in.
 	values []string
 	// tainted are the nodes holding such a value, for aliases.
 	tainted map[*yaml.Node]bool
+	// origin are the texts before expansion of the scalars that had a
+	// reference, for messages.
+	origin map[*yaml.Node]string
 }
 
 // node replaces ${VAR} in every scalar value under n (not in keys), which
@@ -71,13 +73,12 @@ func (x *expansion) scalar(n *yaml.Node, at string) bool {
 	}
 	out, pieces, err := expandString(n.Value, x.env)
 	if err != nil {
-		where := ""
-		if at != "" {
-			where = " (" + at + ")"
-		}
-		x.problems = append(x.problems, fmt.Errorf("%s:%d%s: %w", x.file, n.Line, where, err))
+		x.add(n.Line, at, fmt.Errorf("%s: %w", at, err))
+		// Null keeps the default, so that nothing more is said of it.
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
 		return false
 	}
+	x.origin[n] = n.Value
 	n.Value = out
 	// A plain scalar takes the type of what it now says, so that
 	// "port: ${PORT}" is an int; a quoted one stays a string.

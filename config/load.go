@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -29,9 +30,13 @@ const DefaultConfigFile = "config.yaml"
 // value (an unset variable is an error naming it and the line),
 // ${NAME:-word} gives word when NAME is unset or empty, and $${ is a
 // literal ${. A key the program does not know is an error naming the key
-// and its line. Error messages never contain a secret: the secret fields,
-// header values and URL user info, and what ${VAR} references gave, are
-// masked (see Validate).
+// and its line, and so is a value that does not fit its key (the message
+// says what the key takes). Every problem comes out at once, joined, in the
+// order of the file: those of ${VAR}, keys and types, then Validate's
+// (with the line of their key when the file gives it) and those of the
+// RUNNER_NATS_* variables. Error messages never contain a secret: the
+// secret fields, header values and URL user info, and what ${VAR}
+// references gave, are masked (see Validate).
 func LoadConfig(path string, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -42,24 +47,27 @@ func LoadConfig(path string, env func(string) (string, bool)) (*Config, error) {
 			path = DefaultConfigFile
 		}
 	}
+	r := newReport(path)
 	if path != "" {
-		if err := cfg.loadFile(path, env); err != nil {
-			return nil, err
+		if err := cfg.loadFile(path, env, r); err != nil {
+			return nil, cfg.redact(err)
 		}
 	}
-	if err := cfg.applyEnv(env); err != nil {
+	envErr := cfg.applyEnv(env)
+	// Validation goes on after the problems of the file, whose values were
+	// left at their defaults, so that every problem comes out at once.
+	r.addValidation(cfg.validationProblems())
+	if err := errors.Join(r.err(), envErr); err != nil {
 		return nil, cfg.redact(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err // redacted by Validate
 	}
 	return cfg, nil
 }
 
 // loadFile reads the configuration file at path over c, expanding ${VAR}
-// from env, and records the file and the variables it used. Its errors
-// are redacted.
-func (c *Config) loadFile(path string, env func(string) (string, bool)) error {
+// from env, and records the file and the variables it used. The problems
+// of its keys and values go to r; it returns an error only when the file
+// cannot be read or parsed. Nothing here is redacted.
+func (c *Config) loadFile(path string, env func(string) (string, bool), r *report) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -75,39 +83,35 @@ func (c *Config) loadFile(path string, env func(string) (string, bool)) error {
 		}
 		return v, ok
 	}
-	if err := decodeConfig(path, data, record, c); err != nil {
-		return c.redact(err)
+	if err := decodeConfig(r, data, record, c); err != nil {
+		return err
 	}
 	c.File = path
 	c.ExpandedVars = slices.Sorted(maps.Keys(used))
 	return nil
 }
 
-// decodeConfig parses data, expands variables, checks that every key is
-// known and decodes into cfg, which holds the defaults.
-func decodeConfig(file string, data []byte, env func(string) (string, bool), cfg *Config) (err error) {
+// decodeConfig parses data, the file of r, expands variables, checks
+// every key and value, and decodes into cfg, which holds the defaults.
+// Problems go to r; a value with one keeps its default.
+func decodeConfig(r *report, data []byte, env func(string) (string, bool), cfg *Config) (err error) {
 	// The YAML library is third-party code fed with user input: turn a
 	// panic in it into an error rather than crashing the program.
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: cannot parse the YAML: %v", file, r)
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: cannot parse the YAML: %v", r.file, p)
 		}
 	}()
-	doc, err := parseDocument(file, data)
+	doc, err := parseDocument(r.file, data)
 	if doc == nil || err != nil {
 		return err
 	}
-	x := &expansion{file: file, env: env, tainted: map[*yaml.Node]bool{}}
+	x := &expansion{report: r, env: env, tainted: map[*yaml.Node]bool{}, origin: map[*yaml.Node]string{}}
 	x.node(doc, "")
 	cfg.ExpandedKeys, cfg.expandedValues = x.keys, x.values
-	if len(x.problems) > 0 {
-		return errors.Join(x.problems...)
-	}
-	if err := checkKeys(file, doc); err != nil {
-		return err
-	}
+	checkDocument(r, doc, x.origin)
 	if err := doc.Decode(cfg); err != nil {
-		return yamlError(file, err)
+		r.problems = append(r.problems, yamlProblems(r.file, err)...)
 	}
 	return nil
 }
@@ -141,9 +145,21 @@ var (
 )
 
 // yamlError rewrites the YAML library's "line N: msg" errors as
-// "file:N: msg", one error per problem. The value in a type error is left
-// out: it may be a secret put in the wrong place.
+// "file:N: msg", one error per problem (see yamlProblems).
 func yamlError(file string, err error) error {
+	ps := yamlProblems(file, err)
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p.err
+	}
+	return errors.Join(errs...)
+}
+
+// yamlProblems are the problems in an error of the YAML library, each at
+// its line. The value in a type error is left out: it may be a secret put
+// in the wrong place. checkDocument finds type errors first and says more;
+// this is for what it may miss.
+func yamlProblems(file string, err error) []lineProblem {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -151,17 +167,19 @@ func yamlError(file string, err error) error {
 	} else {
 		msgs = []string{err.Error()}
 	}
-	out := make([]error, 0, len(msgs))
+	out := make([]lineProblem, 0, len(msgs))
 	for _, m := range msgs {
-		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
-			msg := m[len(sm[0]):]
-			if tm := yamlTypeError.FindStringSubmatch(msg); tm != nil {
-				msg = fmt.Sprintf("cannot use a %s value as %s", tm[1], tm[2])
-			}
-			out = append(out, fmt.Errorf("%s:%s: %s", file, sm[1], msg))
-		} else {
-			out = append(out, fmt.Errorf("%s: %s", file, strings.TrimPrefix(m, "yaml: ")))
+		sm := yamlLine.FindStringSubmatch(m)
+		if sm == nil {
+			out = append(out, lineProblem{err: fmt.Errorf("%s: %s", file, strings.TrimPrefix(m, "yaml: "))})
+			continue
 		}
+		msg := m[len(sm[0]):]
+		if tm := yamlTypeError.FindStringSubmatch(msg); tm != nil {
+			msg = fmt.Sprintf("cannot use a %s value as %s", tm[1], tm[2])
+		}
+		n, _ := strconv.Atoi(sm[1])
+		out = append(out, lineProblem{line: n, err: fmt.Errorf("%s:%d: %s", file, n, msg)})
 	}
-	return errors.Join(out...)
+	return out
 }

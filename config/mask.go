@@ -92,7 +92,7 @@ func (c *Config) secretFields() []*string {
 // got text from a ${VAR}.
 func (c *Config) hidden(at string) bool {
 	for _, k := range c.ExpandedKeys {
-		if k == "" || at == k || strings.HasPrefix(at, k) && (at[len(k)] == '.' || at[len(k)] == '[') {
+		if within(at, k) {
 			return true
 		}
 	}

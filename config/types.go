@@ -15,6 +15,9 @@ import (
 // Config is the whole configuration of ansible-worker: the YAML file, with
 // ${VAR} expanded, and the RUNNER_NATS_* environment variables over it.
 // Obtain one with LoadConfig or DefaultConfig.
+//
+// A field's unit tag ("seconds", "bytes") is for the messages of a value
+// of the wrong type.
 type Config struct {
 	// LogLevel is DEBUG, INFO, WARNING (or WARN), ERROR or CRITICAL, in
 	// any case. Default INFO.
@@ -58,7 +61,7 @@ type MQTTConfig struct {
 	// Password is the MQTT password (a secret).
 	Password string `yaml:"password"`
 	// Keepalive is the MQTT keep-alive in seconds. Default 60.
-	Keepalive int `yaml:"keepalive"`
+	Keepalive int `yaml:"keepalive" unit:"seconds"`
 	// TLSEnabled connects with TLS.
 	TLSEnabled bool `yaml:"tls_enabled"`
 	// TLSCAFile is a PEM file of CAs to trust instead of the system ones.
@@ -88,7 +91,7 @@ type WorkerConfig struct {
 	MaxQueueSize int `yaml:"max_queue_size"`
 	// TaskTimeout is the default task timeout in seconds; 0 means none.
 	// Default 3600.
-	TaskTimeout int `yaml:"task_timeout"`
+	TaskTimeout int `yaml:"task_timeout" unit:"seconds"`
 	// Concurrency is how many playbooks this worker runs at once. Default 1.
 	Concurrency int `yaml:"concurrency"`
 	// MaxDeliver is how many times a task is delivered before it is given
@@ -115,7 +118,7 @@ type WorkerConfig struct {
 	MaxForks int `yaml:"max_forks"`
 	// MaxTaskTimeout bounds a task's own timeout, and every run, in
 	// seconds; 0 means no bound. Default 0.
-	MaxTaskTimeout int `yaml:"max_task_timeout"`
+	MaxTaskTimeout int `yaml:"max_task_timeout" unit:"seconds"`
 	// HTTPListen is host:port of the metrics and health endpoint; "" means
 	// none.
 	HTTPListen string `yaml:"http_listen"`
@@ -124,20 +127,20 @@ type WorkerConfig struct {
 	WorkerID string `yaml:"worker_id"`
 	// StatusInterval is the time in seconds between status updates of a
 	// running task. Default 2.
-	StatusInterval float64 `yaml:"status_interval"`
+	StatusInterval float64 `yaml:"status_interval" unit:"seconds"`
 	// ShutdownGrace is how long in seconds running tasks may take to
 	// finish after SIGINT/SIGTERM before they are handed back. Default 30.
-	ShutdownGrace float64 `yaml:"shutdown_grace"`
+	ShutdownGrace float64 `yaml:"shutdown_grace" unit:"seconds"`
 	// KillGrace is the time in seconds between SIGINT and SIGKILL when a
 	// playbook is stopped. Default 10.
-	KillGrace float64 `yaml:"kill_grace"`
+	KillGrace float64 `yaml:"kill_grace" unit:"seconds"`
 	// GitTimeout bounds a task's git pull, in seconds. Default 60.
-	GitTimeout float64 `yaml:"git_timeout"`
+	GitTimeout float64 `yaml:"git_timeout" unit:"seconds"`
 	// AckWait is how long in seconds a task may go without a heartbeat
 	// before JetStream redelivers it to another worker: the longest a task
 	// of a dead worker waits. A property of the group's consumer, so every
 	// worker of a group should use the same value. Default 30.
-	AckWait float64 `yaml:"ack_wait"`
+	AckWait float64 `yaml:"ack_wait" unit:"seconds"`
 	// DataDir is a scratch directory for per-task files and the callback
 	// plugin, private to the worker's user. Default DefaultDataDir().
 	DataDir string `yaml:"data_dir"`
@@ -235,24 +238,24 @@ type NATSConfig struct {
 	Replicas int `yaml:"replicas"`
 	// StatusTTL is how long, in seconds, a task's status (and its claim)
 	// is kept after its last update; 0 keeps them for ever. Default 0.
-	StatusTTL float64 `yaml:"status_ttl"`
+	StatusTTL float64 `yaml:"status_ttl" unit:"seconds"`
 	// EventsMaxAge is how long, in seconds, runner events and statuses are
 	// kept in ANSIBLE_EVENTS; 0 keeps them for ever. Default 604800 (7
 	// days).
-	EventsMaxAge float64 `yaml:"events_max_age"`
+	EventsMaxAge float64 `yaml:"events_max_age" unit:"seconds"`
 	// TasksMaxMsgSize is the largest message, in bytes (headers included),
 	// the tasks stream ANSIBLE_TASKS stores; a larger publish is refused
 	// with an error. Default 1048576 (schemas.MaxTaskSize).
-	TasksMaxMsgSize int `yaml:"tasks_max_msg_size"`
+	TasksMaxMsgSize int `yaml:"tasks_max_msg_size" unit:"bytes"`
 	// TasksMaxBytes bounds the total size, in bytes, of ANSIBLE_TASKS; a
 	// publish that would go beyond it is refused with an error (discard
 	// new), nothing stored is dropped. The server reserves it in full. -1:
 	// no limit. Default 268435456 (256 MiB).
-	TasksMaxBytes int64 `yaml:"tasks_max_bytes"`
+	TasksMaxBytes int64 `yaml:"tasks_max_bytes" unit:"bytes"`
 	// TasksMaxAge is how long, in seconds, a task may stay in ANSIBLE_TASKS
 	// before the server removes it, run or not; 0 keeps tasks for ever.
 	// Default 604800 (7 days).
-	TasksMaxAge float64 `yaml:"tasks_max_age"`
+	TasksMaxAge float64 `yaml:"tasks_max_age" unit:"seconds"`
 	// Embedded runs a NATS server inside the process.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 }
@@ -287,15 +290,15 @@ type NATSClientOptions struct {
 	// AllowReconnect: nil or true reconnects after a lost connection.
 	AllowReconnect *bool `yaml:"allow_reconnect"`
 	// ConnectTimeout bounds each connection attempt. Default 2.
-	ConnectTimeout float64 `yaml:"connect_timeout"`
+	ConnectTimeout float64 `yaml:"connect_timeout" unit:"seconds"`
 	// ReconnectTimeWait is the wait between reconnect attempts to the
 	// same server. Default 2.
-	ReconnectTimeWait float64 `yaml:"reconnect_time_wait"`
+	ReconnectTimeWait float64 `yaml:"reconnect_time_wait" unit:"seconds"`
 	// PingInterval is the time between client pings. Default 120.
-	PingInterval float64 `yaml:"ping_interval"`
+	PingInterval float64 `yaml:"ping_interval" unit:"seconds"`
 	// FlushTimeout bounds a write of buffered data to the socket.
 	// Default 60.
-	FlushTimeout float64 `yaml:"flush_timeout"`
+	FlushTimeout float64 `yaml:"flush_timeout" unit:"seconds"`
 	// MaxReconnectAttempts: nil or -1 reconnects forever. Default -1.
 	MaxReconnectAttempts *int `yaml:"max_reconnect_attempts"`
 	// MaxOutstandingPings is the number of unanswered pings after which
@@ -306,7 +309,7 @@ type NATSClientOptions struct {
 	FlusherQueueSize int `yaml:"flusher_queue_size"`
 	// PendingSize is the number of bytes buffered while reconnecting;
 	// -1 disables the buffer. Default 8388608.
-	PendingSize int `yaml:"pending_size"`
+	PendingSize int `yaml:"pending_size" unit:"bytes"`
 }
 
 // ConnectTimeoutDuration returns ConnectTimeout as a time.Duration.

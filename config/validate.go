@@ -20,13 +20,18 @@ import (
 // values, and the texts of 4 characters or more that ${VAR} references
 // gave; errors.Is and errors.As still see the wrapped errors.
 func (c *Config) Validate() error {
-	p := slices.Concat(
+	return c.redact(errors.Join(c.validationProblems()...))
+}
+
+// validationProblems returns every problem of c, each naming its key, not
+// redacted.
+func (c *Config) validationProblems() []error {
+	return slices.Concat(
 		validateLogging(c),
 		validateMQTT(c.MQTT),
 		validateWorker(c.Worker),
 		validateNATS(c.NATS),
 	)
-	return c.redact(errors.Join(p...))
 }
 
 // problems are the problems a validation finds, in the order found.

@@ -29,6 +29,7 @@ type Embedded struct {
 	srv       *server.Server
 	clientURL string
 	mqttAddr  string
+	lock      *storeLock
 	stopOnce  sync.Once
 }
 
@@ -36,7 +37,9 @@ type Embedded struct {
 // until it accepts connections:
 //   - server name "ansible-worker-<hostname>";
 //   - clients on embedded.listen (port 0 or -1: a free port, see ClientURL);
-//   - JetStream with its data in embedded.store_dir;
+//   - JetStream with its data in embedded.store_dir, which it locks for
+//     its life: a second worker on the same store_dir is refused, with the
+//     pid of the first, before it touches the store;
 //   - an MQTT 3.1.1 listener on embedded.mqtt_listen when it is set (port 0
 //     or -1: a free port, see MQTTAddr). nats-server does not speak MQTT 5;
 //   - when nats.token or nats.username/password is configured, clients (NATS
@@ -54,16 +57,22 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := lockStore(e.StoreDir)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("embedded NATS server: %w", err)
 	}
 	logger := &serverLog{log: log.With("component", "nats-server"), fatal: make(chan string, 1)}
 	srv.SetLoggerV2(logger, false, false, false)
 	if err := startServer(srv, logger); err != nil {
+		lock.release()
 		return nil, fmt.Errorf("embedded NATS server on %s (store %s): %w", e.Listen, e.StoreDir, err)
 	}
-	emb := &Embedded{srv: srv, clientURL: "nats://" + config.ConnectAddr(hostPortOf(srv.ClientURL()))}
+	emb := &Embedded{srv: srv, lock: lock, clientURL: "nats://" + config.ConnectAddr(hostPortOf(srv.ClientURL()))}
 	if addr := srv.Addr(); addr != nil {
 		if ta, ok := addr.(*net.TCPAddr); ok {
 			emb.clientURL = "nats://" + config.ConnectAddr(net.JoinHostPort(opts.Host, strconv.Itoa(ta.Port)))
@@ -164,12 +173,13 @@ func (e *Embedded) Server() *server.Server { return e.srv }
 // in-process, without TCP.
 func (e *Embedded) InProcessOption() nats.Option { return nats.InProcessServer(e.srv) }
 
-// Shutdown stops the server and waits until it has stopped. It may be
-// called more than once.
+// Shutdown stops the server, waits until it has stopped and unlocks the
+// store. It may be called more than once.
 func (e *Embedded) Shutdown() {
 	e.stopOnce.Do(func() {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
+		e.lock.release()
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -312,4 +313,14 @@ func TestEmbeddedLogsToSlog(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, buf.String(), "nats-server")
 	require.Contains(t, buf.String(), strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+}
+
+func TestEmbeddedStoreLocked(t *testing.T) {
+	c := embeddedConfig(t, false)
+	e := startEmbedded(t, c)
+	_, err := StartEmbedded(c, nil)
+	require.ErrorContains(t, err, "in use by another worker (pid "+strconv.Itoa(os.Getpid())+")")
+	e.Shutdown()
+	// Shutdown gives the store up.
+	startEmbedded(t, c)
 }

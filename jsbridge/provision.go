@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/retry"
 )
 
@@ -59,14 +60,37 @@ type Assets struct {
 // group needs. Several workers may run it at the same moment: a create that
 // loses a race is retried as an update.
 func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
-	a, err := provision(ctx, js, pc, log)
+	a, err := provision(ctx, js, pc, true, log)
 	if err != nil {
 		return nil, explainStorage(err, pc)
 	}
 	return a, nil
 }
 
-func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
+// ProvisionShared is Provision without the group's consumer: the streams
+// and buckets a submitter needs, created the way a worker creates them, so
+// tasks can be submitted before any worker ever ran. Assets.Consumer is
+// nil; the consumer is its workers' business.
+func ProvisionShared(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
+	a, err := provision(ctx, js, pc, false, log)
+	if err != nil {
+		return nil, explainStorage(err, pc)
+	}
+	return a, nil
+}
+
+// ProvisionSettings is the ProvisionConfig of the configuration cfg for
+// names: the nats.* limits and replicas, the worker's ack wait.
+func ProvisionSettings(cfg *config.Config, names Names) ProvisionConfig {
+	return ProvisionConfig{
+		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration(),
+		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration(),
+		TasksMaxMsgSize: int32(cfg.NATS.TasksMaxMsgSize), TasksMaxBytes: cfg.NATS.TasksMaxBytes,
+		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration(),
+	}
+}
+
+func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, withConsumer bool, log *slog.Logger) (*Assets, error) {
 	if pc.Replicas < 1 {
 		pc.Replicas = 1
 	}
@@ -90,6 +114,9 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 		}},
 		{"consumer " + pc.Consumer(), func(ctx context.Context) (err error) { a.Consumer, err = consumer(ctx, a.Tasks, pc); return }},
 	} {
+		if step.what == "consumer "+pc.Consumer() && !withConsumer {
+			continue
+		}
 		if err := provisionRetry(ctx, log, step.what, step.make); err != nil {
 			return nil, err
 		}

@@ -1,5 +1,7 @@
 package schemas
 
+import "time"
+
 // Results of a cancel request (CancelReply.Result).
 const (
 	// CancelDone: the task was waiting and is now cancelled; it never runs.
@@ -19,4 +21,18 @@ type CancelReply struct {
 	State   string `json:"state,omitempty"`
 	Worker  string `json:"worker,omitempty"`
 	Message string `json:"message"`
+}
+
+// CancelWaiting is the compare-and-set change that cancels a waiting task:
+// a queued status becomes cancelled at now; any other status, or none, is
+// left alone (false). Workers and submitters apply the same change.
+func CancelWaiting(cur *TaskStatus, now time.Time) (*TaskStatus, bool) {
+	if cur == nil || cur.State != StateQueued {
+		return nil, false
+	}
+	next := *cur
+	next.State = StateCancelled
+	next.CompletedAt = NewTime(now)
+	next.SetError("cancelled before it started")
+	return &next, true
 }

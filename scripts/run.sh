@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh run
+# The first compile takes a while and says nothing: tell the user why they wait.
+echo "building ansible-worker…" >&2
 exec go run ./cmd/ansible-worker -c examples/config.yaml "$@"

@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,13 @@ func TestCLIConfigBeforeCommand(t *testing.T) {
 	go func() { _ = wp.cmd.Wait(); close(wp.done) }()
 	t.Cleanup(func() { wp.stop(t) })
 	ready.wait(t, 20*time.Second, wp.done, wp.logs.String)
-	require.Contains(t, wp.logs.String(), "group=before", "the worker serves the file's group")
+	// The log reaches the buffer through a pipe: it may come after READY.
+	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if !strings.Contains(wp.logs.String(), "group=before") {
+			return fmt.Errorf("the worker does not serve the file's group: %s", wp.logs.String())
+		}
+		return nil
+	})
 
 	out, errOut, code := runCLI(t, "-c", cfg, "validate")
 	require.Equal(t, 0, code, errOut)
@@ -110,13 +117,13 @@ func TestCLIConnectSettingsExit2(t *testing.T) {
 		}
 	}
 
-	// The right settings connect (no worker yet: exit 5 for the missing
-	// streams is not a settings error) ...
+	// The right settings connect (a server without JetStream: exit 5 is
+	// not a settings error) ...
 	cfg := filepath.Join(dir, "right.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("nats:\n  servers: ["+url+"]\n  username: worker\n  password: right\n"), 0o600))
 	_, errOut, code := runCLI(t, "status", "-c", cfg, "x")
 	require.Equal(t, 5, code, errOut)
-	require.Contains(t, errOut, "is a worker running?")
+	require.Contains(t, errOut, "JetStream is not enabled")
 	// ... and a server that is not there is 5 whatever the settings.
 	_, errOut, code = runCLI(t, "status", "-c", cfg, "-s", "nats://worker:right@127.0.0.1:1", "x")
 	require.Equal(t, 5, code, errOut)

@@ -289,19 +289,7 @@ func TestEmbeddedRestartKeepsQueuedTasks(t *testing.T) {
 	t.Parallel()
 	store := t.TempDir()
 	port := freePort(t)
-	cfgPath := filepath.Join(t.TempDir(), "embedded.yaml")
-	cfg := fmt.Sprintf(`worker:
-  group_name: production
-  playbook_directory: %s
-  data_dir: %s
-  worker_id: embedded
-nats:
-  embedded:
-    enabled: true
-    listen: 127.0.0.1:%d
-    store_dir: %s
-`, playbookDir(t), filepath.Join(t.TempDir(), "data"), port, store)
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	cfgPath := embeddedWorkerConfig(t, store, port)
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 
 	start := func() *exec.Cmd {

@@ -171,14 +171,7 @@ func (w *Worker) decideCancel(ctx context.Context, id string) schemas.CancelRepl
 	group := w.cfg.Group
 	now := time.Now()
 	st, changed, err := w.ports.Ledger.Transition(ctx, group, id, func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
-		if cur == nil || cur.State != schemas.StateQueued {
-			return nil, false
-		}
-		next := *cur
-		next.State = schemas.StateCancelled
-		next.CompletedAt = schemas.NewTime(now)
-		next.SetError("cancelled before it started")
-		return &next, true
+		return schemas.CancelWaiting(cur, now)
 	})
 	if err != nil {
 		r.Result, r.Message = schemas.CancelUnknown, "cannot read the task's status: "+err.Error()

@@ -16,7 +16,7 @@ import (
 func cancelCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "cancel",
-		Usage:     "cancel a task: a waiting one never runs, a running one is stopped; exit 0 when it ends cancelled",
+		Usage:     "cancel a task: a waiting one never runs (even while no worker runs), a running one is stopped; exit 0 when it ends cancelled",
 		ArgsUsage: "TASK_ID",
 		Flags: withCommon(groupFlag(),
 			&cli.DurationFlag{Name: "wait", Value: time.Minute, Usage: "how long to wait for a running task to stop"}),
@@ -40,7 +40,7 @@ func cancelTask(c *cli.Context, cl *client.Client, id string) error {
 	r, err := cl.Cancel(ctx, id)
 	if err != nil {
 		if errors.Is(err, jsbridge.ErrNoWorker) {
-			return cli.Exit(fmt.Sprintf("%v: is a worker of group %s running?", err, cl.Names().Group), exitUnreachable)
+			return cli.Exit(fmt.Sprintf("%v: is the worker of group %s still running?", err, cl.Names().Group), exitUnreachable)
 		}
 		return cli.Exit(err.Error(), exitUnreachable)
 	}

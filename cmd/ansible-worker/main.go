@@ -2,9 +2,14 @@
 // queue, and submits, follows and inspects the tasks.
 package main
 
+//go:generate go run . __doc-cli -o ../../docs/cli.md
+
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,17 +24,58 @@ const (
 	exitTimeout     = 3
 	exitCancelled   = 4
 	exitUnreachable = 5
+	// exitInterrupted follows Ctrl-C, as a shell reports a process that
+	// SIGINT ended (128+2).
+	exitInterrupted = 130
 )
+
+// exitCodes documents every exit code; docs/cli.md is rendered from it.
+var exitCodes = []struct {
+	Code    int
+	Short   string
+	Meaning string
+}{
+	{exitSuccess, "success", "success: the command did what was asked; a command that waits for a task: the task succeeded"},
+	{exitFailed, "failed", "the task failed; `cancel`: nothing was cancelled; `run`: the worker stopped on an error"},
+	{exitUsage, "bad usage or configuration", "bad usage, an invalid request, a bad configuration, or bad connection settings (TLS, credentials or nkey files that cannot be read, or that the server refuses)"},
+	{exitTimeout, "timeout", "the task timed out"},
+	{exitCancelled, "cancelled", "the task was cancelled"},
+	{exitUnreachable, "NATS unreachable", "NATS unreachable: no server answered (or, for `cancel`, the task runs on a worker that does not answer)"},
+	{exitInterrupted, "interrupted", "Ctrl-C stopped `submit --wait` or `watch ID`; the task goes on (the command prints how to follow or cancel it)"},
+}
+
+// envNotifySocket is the systemd notification socket `run` reports READY=1 on.
+const envNotifySocket = "NOTIFY_SOCKET"
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// empty means the module version recorded in the binary.
+var version = ""
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == worker.SuperviseArg {
 		os.Exit(worker.Supervise(os.Args[2:]))
 	}
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "ansible-worker:", err)
+		os.Exit(exitUsage)
+	}
+}
+
+// newApp is the whole command line: main runs it, docs/cli.md and the
+// completion scripts are rendered from it.
+func newApp() *cli.App {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit", DisableDefaultText: true}
+	cli.VersionPrinter = func(c *cli.Context) {
+		fmt.Fprintf(c.App.Writer, "ansible-worker %s\n  go version = %s %s/%s\n", c.App.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	}
 	app := &cli.App{
-		Name:  "ansible-worker",
-		Usage: "run Ansible playbooks from a NATS JetStream work queue",
+		Name:        "ansible-worker",
+		Usage:       "run Ansible playbooks from a NATS JetStream work queue",
+		Version:     appVersion(),
+		Description: helpDescription(),
 		// JSON extra vars contain commas; list flags split themselves.
 		DisableSliceFlagSeparator: true,
+		EnableBashCompletion:      true,
 		Flags: append(commonFlags(),
 			&cli.BoolFlag{Name: "validate", Usage: "check the configuration, print it with secrets masked, and exit"},
 		),
@@ -50,35 +96,103 @@ func main() {
 			watchCommand(),
 			tasksCommand(),
 			cancelCommand(),
+			completionCommand(),
+			docCLICommand(),
 		},
-		ExitErrHandler: func(c *cli.Context, err error) {
-			if err == nil {
-				return
-			}
-			if ec, ok := err.(cli.ExitCoder); ok {
-				if msg := err.Error(); msg != "" {
-					fmt.Fprintln(os.Stderr, "ansible-worker:", msg)
-				}
-				os.Exit(ec.ExitCode())
-			}
-			fmt.Fprintln(os.Stderr, "ansible-worker:", err)
-			os.Exit(exitUsage)
-		},
+		ExitErrHandler: exitErrHandler,
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit(err.Error(), exitUsage)
 		},
 	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "ansible-worker:", err)
-		os.Exit(exitUsage)
+	oneDefaultPerFlag(app)
+	completeFilesAfterCommands(app)
+	return app
+}
+
+// helpDescription is the part of --help on the environment and the exit
+// codes; docs/cli.md has the whole of both.
+func helpDescription() string {
+	var codes []string
+	for _, e := range exitCodes {
+		codes = append(codes, fmt.Sprintf("%d %s", e.Code, e.Short))
 	}
+	return "Environment: ANSIBLE_WORKER_CONFIG (the default of --config), " + envNotifySocket + " (run: sd_notify READY=1),\n" +
+		"RUNNER_NATS_* (over the configuration file; see docs/configuration.md).\n" +
+		"Exit codes: " + strings.Join(codes, ", ") + ".\n" +
+		"docs/cli.md lists every command, option, environment variable and exit code."
+}
+
+// exitErrHandler prints a command's error and exits with its code.
+func exitErrHandler(_ *cli.Context, err error) {
+	if err == nil {
+		return
+	}
+	if ec, ok := err.(cli.ExitCoder); ok {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "ansible-worker:", msg)
+		}
+		os.Exit(ec.ExitCode())
+	}
+	fmt.Fprintln(os.Stderr, "ansible-worker:", err)
+	os.Exit(exitUsage)
+}
+
+// oneDefaultPerFlag keeps urfave/cli from appending "(default: false)" to
+// every switch: a switch's default is always off, and the help reads
+// better without it.
+func oneDefaultPerFlag(app *cli.App) {
+	fix := func(flags []cli.Flag) {
+		for _, f := range flags {
+			if b, ok := f.(*cli.BoolFlag); ok {
+				b.DisableDefaultText = true
+			}
+		}
+	}
+	fix(app.Flags)
+	for _, c := range app.Commands {
+		fix(c.Flags)
+	}
+}
+
+// appVersion is the -ldflags version, else the main module's version or
+// VCS revision recorded by the Go toolchain.
+func appVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "devel-" + rev
 }
 
 // commonFlags are accepted before and after the command name.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE` (default ./config.yaml when present)", EnvVars: []string{"ANSIBLE_WORKER_CONFIG"}},
-		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "NATS server `URL`s, comma separated (overrides nats.servers)"},
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "configuration `FILE`", DefaultText: "./config.yaml when present", EnvVars: []string{"ANSIBLE_WORKER_CONFIG"}},
+		&cli.StringFlag{Name: "server", Aliases: []string{"s"}, Usage: "NATS server `URL`s, comma separated (overrides nats.servers and RUNNER_NATS_SERVERS)"},
 	}
 }
 

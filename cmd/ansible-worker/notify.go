@@ -16,7 +16,7 @@ func notifyWhenReady(ctx context.Context, ready <-chan struct{}, log *slog.Logge
 		return
 	case <-ready:
 	}
-	path := os.Getenv("NOTIFY_SOCKET")
+	path := os.Getenv(envNotifySocket)
 	if path == "" {
 		return
 	}

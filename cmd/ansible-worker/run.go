@@ -85,10 +85,17 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	// Discoverable (`nats micro ls`, the clients' "no worker" warning).
+	svc, err := jsbridge.RegisterWorker(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, id, appVersion())
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	defer func() { _ = svc.Stop() }()
 	go notifyWhenReady(ctx, w.Ready(), log)
 	if err := w.Run(ctx); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
+	_ = svc.Stop() // gone from discovery before the connection drains
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), nc.Opts.DrainTimeout+time.Second)
 	defer cancel()
 	if err := jsbridge.Drain(dctx, nc); err != nil {
@@ -105,11 +112,7 @@ func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, log 
 		return worker.Ports{}, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
 	}
 	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
-	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionConfig{
-		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration(),
-		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration(),
-		TasksMaxMsgSize: int32(cfg.NATS.TasksMaxMsgSize), TasksMaxBytes: cfg.NATS.TasksMaxBytes,
-		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration()}, log)
+	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionSettings(cfg, names), log)
 	if err != nil {
 		return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
 	}

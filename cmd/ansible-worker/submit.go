@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kballard/go-shellquote"
 	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 
@@ -21,19 +22,22 @@ func submitCommand() *cli.Command {
 		Usage:     "submit a task from flags or a JSON file; --wait follows it live",
 		ArgsUsage: "[TASK.json | -]",
 		Flags: withCommon(
-			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "worker group (default worker.group_name)"},
-			&cli.StringFlag{Name: "task-id", Usage: "task id (default: random)"},
+			groupFlag(),
+			&cli.StringFlag{Name: "task-id", Usage: "task `ID`", DefaultText: "random"},
 			&cli.StringFlag{Name: "playbook", Aliases: []string{"p"}, Usage: "playbook `PATH` relative to the playbook directory"},
 			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `PATH`, or an inline host list ending in ','"},
-			&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "extra vars as JSON/YAML, k=v pairs, or @FILE; repeatable, later wins"},
+			&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "extra `VARS` as in ansible-playbook -e: JSON or YAML, k=v pairs (shell quoting; values are strings), or @FILE (JSON or YAML); repeatable, later wins"},
 			&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host `PATTERN`"},
-			&cli.StringSliceFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only tasks with these tags (comma separated, repeatable)"},
-			&cli.StringSliceFlag{Name: "skip-tags", Usage: "skip tasks with these tags"},
-			&cli.IntFlag{Name: "verbosity", Aliases: []string{"v"}, Usage: "0 to 4"},
+			&cli.StringSliceFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only tasks with these `TAGS` (comma separated, repeatable)"},
+			&cli.StringSliceFlag{Name: "skip-tags", Usage: "skip tasks with these `TAGS` (comma separated, repeatable)"},
+			&cli.BoolFlag{Name: "v", Usage: "more output: -v, -vv, -vvv or -vvvv set the verbosity to 1 … 4, as in ansible-playbook"},
+			// -vv is a flag of its own: the flag package takes "-vv" as one name.
+			&cli.BoolFlag{Name: "vv", Hidden: true}, &cli.BoolFlag{Name: "vvv", Hidden: true}, &cli.BoolFlag{Name: "vvvv", Hidden: true},
+			&cli.IntFlag{Name: "verbosity", Usage: "verbosity `N`, 0 to 4 (the larger of this and the count of -v wins)", DefaultText: "0"},
 			&cli.BoolFlag{Name: "check", Aliases: []string{"C"}, Usage: "check mode (dry run)"},
 			&cli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "show diffs"},
-			&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "parallel processes (default 5)"},
-			&cli.IntFlag{Name: "timeout", Usage: "task timeout in `SECONDS` (default worker.task_timeout)"},
+			&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "`N` parallel processes", DefaultText: "5"},
+			&cli.IntFlag{Name: "timeout", Usage: "task timeout in `SECONDS`", DefaultText: "worker.task_timeout"},
 			&cli.BoolFlag{Name: "git-pull", Usage: "git pull the playbook directory first"},
 			&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow the task: stream its output and exit with its result"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "with --wait, print no playbook output, only the result"},
@@ -69,7 +73,8 @@ func submitAction(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, rcpt.TaskID)
 		return nil
 	}
-	return follow(c.Context, cl, rcpt.TaskID, !c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+	defer warnUnattended(c, cl, rcpt.TaskID)()
+	return follow(c, cl, rcpt.TaskID, !c.Bool("quiet"))
 }
 
 // buildTask makes the task JSON from a file argument and/or flags; flags
@@ -112,7 +117,10 @@ func buildTask(c *cli.Context) ([]byte, error) {
 			task[f.key] = splitList(strings.Join(c.StringSlice(f.flag), ","))
 		}
 	}
-	for _, f := range []struct{ flag, key string }{{"verbosity", "verbosity"}, {"forks", "forks"}, {"timeout", "timeout"}} {
+	if n := max(c.Int("verbosity"), countV(c)); c.IsSet("verbosity") || n > 0 {
+		task["verbosity"] = n
+	}
+	for _, f := range []struct{ flag, key string }{{"forks", "forks"}, {"timeout", "timeout"}} {
 		if c.IsSet(f.flag) {
 			task[f.key] = c.Int(f.flag)
 		}
@@ -141,44 +149,71 @@ func buildTask(c *cli.Context) ([]byte, error) {
 	return json.Marshal(task)
 }
 
+// countV is the verbosity of -v flags, counted as ansible-playbook does:
+// "-vv -v" is 3.
+func countV(c *cli.Context) int {
+	n := 0
+	for i, name := range []string{"v", "vv", "vvv", "vvvv"} {
+		n += (i + 1) * c.Count(name)
+	}
+	return n
+}
+
 // ParseExtraVars reads one --extra-vars value the way ansible-playbook -e
-// does: "@FILE" (JSON or YAML), a JSON or YAML object, or k=v pairs
-// separated by spaces (values are strings; quotes group).
+// does: "@FILE" (JSON or YAML), a JSON or YAML object (flow or block), or
+// k=v pairs split with shell quoting, whose values are strings.
 func ParseExtraVars(s string) (map[string]any, error) {
 	s = strings.TrimSpace(s)
-	if s == "" {
+	switch {
+	case s == "":
 		return map[string]any{}, nil
-	}
-	if strings.HasPrefix(s, "@") {
+	case strings.HasPrefix(s, "@"):
 		b, err := os.ReadFile(s[1:])
 		if err != nil {
 			return nil, fmt.Errorf("extra vars file: %w", err)
 		}
 		return parseVarsDoc(b, s[1:])
-	}
-	if strings.HasPrefix(s, "{") {
+	case strings.HasPrefix(s, "{") || strings.HasPrefix(s, "["):
 		return parseVarsDoc([]byte(s), "--extra-vars")
+	case strings.HasPrefix(s, "/") || strings.HasPrefix(s, "."):
+		// ansible-playbook refuses a bare file name the same way.
+		return nil, fmt.Errorf("extra vars %q: prepend a file name with '@'", s)
+	}
+	kv, kvErr := parseKV(s)
+	if kvErr == nil {
+		return kv, nil
+	}
+	// Not k=v pairs: a YAML block ("a: 1\nb: x") is the one other form.
+	if m, err := parseVarsDoc([]byte(s), "--extra-vars"); err == nil {
+		return m, nil
+	}
+	return nil, kvErr
+}
+
+// parseKV reads "a=1 b='x y'": words split as a POSIX shell does, each
+// key=value with a non-empty key; every value is a string, as in Ansible.
+func parseKV(s string) (map[string]any, error) {
+	words, err := shellquote.Split(s)
+	if err != nil {
+		return nil, fmt.Errorf("extra vars %q: %w", s, err)
 	}
 	out := map[string]any{}
-	words, err := splitWords(s)
-	if err != nil {
-		return nil, err
-	}
 	for _, w := range words {
 		k, v, ok := strings.Cut(w, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("extra vars: %q is not key=value (use JSON for structured values)", w)
+		if !ok || k == "" || strings.ContainsAny(k, ": \t") {
+			return nil, fmt.Errorf("extra vars: %q is not key=value (use JSON or YAML for structured values)", w)
 		}
 		out[k] = v
 	}
 	return out, nil
 }
 
+// parseVarsDoc reads a JSON or YAML document that must be an object.
 func parseVarsDoc(b []byte, what string) (map[string]any, error) {
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	if err := dec.Decode(&m); err == nil {
+	if err := dec.Decode(&m); err == nil && m != nil {
 		return m, nil
 	}
 	if err := yaml.Unmarshal(b, &m); err != nil {
@@ -188,40 +223,4 @@ func parseVarsDoc(b []byte, what string) (map[string]any, error) {
 		return nil, fmt.Errorf("%s is not an object", what)
 	}
 	return m, nil
-}
-
-// splitWords splits on spaces, honouring single and double quotes.
-func splitWords(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	var quote rune
-	in := false
-	for _, r := range s {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("extra vars: unterminated quote in %q", s)
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words, nil
 }

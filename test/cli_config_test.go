@@ -1,0 +1,39 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// validate reports every problem of a file at once, each at its line and
+// in words: a value of the wrong type, an unknown key, a ${VAR} whose
+// value does not fit, a validation problem; a secret stays masked.
+func TestCLIValidateAllProblems(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`worker:
+  task_timeout: 1h
+  concurency: 2
+  concurrency: ${AW_CONC}
+  max_forks: 0
+mqtt:
+  port: ${AW_MQTT_PW}
+`), 0o600))
+	out, errOut, code := runCLIEnv(t, []string{"AW_CONC=x", "AW_MQTT_PW=CFG-SECRET-1"}, "validate", "-c", cfg)
+	require.Equal(t, 2, code, errOut)
+	require.Empty(t, out)
+	for _, want := range []string{
+		cfg + `:2: worker.task_timeout: expected a number of seconds, got "1h"`,
+		cfg + `:3: unknown key "worker.concurency"`,
+		cfg + `:4: worker.concurrency: ${AW_CONC} gives "x": expected an integer`,
+		cfg + `:5: worker.max_forks: must be 1 or more`,
+		cfg + `:7: mqtt.port: ${AW_MQTT_PW} gives "******": expected an integer`,
+	} {
+		require.Contains(t, errOut, want)
+	}
+	require.NotContains(t, errOut, "CFG-SECRET")
+	require.NotContains(t, errOut, "!!str")
+}
