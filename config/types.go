@@ -243,6 +243,11 @@ type NATSConfig struct {
 	// kept in ANSIBLE_EVENTS; 0 keeps them for ever. Default 604800 (7
 	// days).
 	EventsMaxAge float64 `yaml:"events_max_age" unit:"seconds"`
+	// MQTTListener is host:port of the MQTT listener of the NATS server
+	// the worker uses: every status change of the group's tasks is
+	// published there, retained, on <prefix>/<group>/tasks/<id>/status.
+	// "" means the embedded server's mqtt_listen when it runs, else none.
+	MQTTListener string `yaml:"mqtt_listener"`
 	// TasksMaxMsgSize is the largest message, in bytes (headers included),
 	// the tasks stream ANSIBLE_TASKS stores; a larger publish is refused
 	// with an error. Default 1048576 (schemas.MaxTaskSize).

@@ -32,6 +32,11 @@ func validateNATS(n NATSConfig) problems {
 	p.nonNegativeSeconds("nats.status_ttl", n.StatusTTL)
 	p.nonNegativeSeconds("nats.events_max_age", n.EventsMaxAge)
 	checkTasksLimits(&p, n)
+	if n.MQTTListener != "" {
+		if err := checkHostPort(n.MQTTListener, 1); err != nil {
+			p.addf("nats.mqtt_listener: %w", err)
+		}
+	}
 	checkClientOptions(&p, n.Options)
 	checkAuth(&p, n)
 	checkTLS(&p, n.TLS)

@@ -66,6 +66,11 @@ func RegisterWorker(nc *nats.Conn, names Names, id, version string) (micro.Servi
 	if err != nil {
 		return nil, fmt.Errorf("register worker service: %w", err)
 	}
+	// Found from the moment it returns: the server has its subscriptions.
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("register worker service: %w", err)
+	}
 	return svc, nil
 }
 

@@ -114,6 +114,11 @@ func (r *run) admit(perr error) *outcome {
 	if err != nil && !errors.Is(err, ErrNoStatus) {
 		return retryLater(fmt.Sprintf("cannot read the task's status: %v", err), storeRetryDelay)
 	}
+	if prev == nil {
+		// Pulled before intake recorded it: queued comes first all the
+		// same, so every follower sees queued, running, then the end.
+		w.recordFirst(ctx, r.id, r.d.Submission, "")
+	}
 	if prev != nil && prev.CreatedAt != nil {
 		r.st.CreatedAt = prev.CreatedAt // as the first status said
 	}

@@ -14,7 +14,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ansible-worker/ansible-worker/config"
+	"github.com/ansible-worker/ansible-worker/gateway"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/retry"
 	"github.com/ansible-worker/ansible-worker/worker"
 )
 
@@ -44,18 +46,13 @@ func runAction(c *cli.Context) error {
 	}
 	defer closer.Close()
 
-	// Keys of features still to come are accepted, so configurations can be
-	// written ahead, but must not look as if they did something.
-	for key, set := range map[string]bool{"worker.jobs_file": cfg.Worker.JobsFile != "", "worker.http_listen": cfg.Worker.HTTPListen != ""} {
-		if set {
-			log.Warn(key + " is not implemented in this version and is ignored")
-		}
-	}
+	warnNotImplemented(cfg, log)
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	var extra []nats.Option
+	mqttAddr := cfg.NATS.MQTTListener
 	if cfg.NATS.Embedded.Enabled {
 		emb, err := jsbridge.StartEmbedded(cfg, log)
 		if err != nil {
@@ -64,6 +61,9 @@ func runAction(c *cli.Context) error {
 		defer emb.Shutdown()
 		log.Info("embedded NATS server ready", "url", emb.ClientURL(), "mqtt", emb.MQTTAddr())
 		extra = append(extra, emb.InProcessOption())
+		if mqttAddr == "" {
+			mqttAddr = emb.MQTTAddr()
+		}
 	}
 	id := cfg.Worker.ID()
 	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+id, log, extra...)
@@ -92,6 +92,8 @@ func runAction(c *cli.Context) error {
 	}
 	defer func() { _ = svc.Stop() }()
 	go notifyWhenReady(ctx, w.Ready(), log)
+	stopMirror := runStatusMirror(ctx, cfg, mqttAddr, nc, id, log)
+	defer stopMirror()
 	if err := w.Run(ctx); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
@@ -102,6 +104,48 @@ func runAction(c *cli.Context) error {
 		log.Warn("the NATS connection did not drain", "err", err)
 	}
 	return nil
+}
+
+// warnNotImplemented warns of keys of features still to come: they are
+// accepted, so configurations can be written ahead, but must not look as if
+// they did something.
+func warnNotImplemented(cfg *config.Config, log *slog.Logger) {
+	for key, set := range map[string]bool{"worker.jobs_file": cfg.Worker.JobsFile != "", "worker.http_listen": cfg.Worker.HTTPListen != ""} {
+		if set {
+			log.Warn(key + " is not implemented in this version and is ignored")
+		}
+	}
+}
+
+// runStatusMirror publishes the group's statuses, retained, on the MQTT
+// listener at addr ("" : none) until the returned stop is called.
+func runStatusMirror(ctx context.Context, cfg *config.Config, addr string, nc *nats.Conn, id string, log *slog.Logger) (stop func()) {
+	if addr == "" {
+		return func() {}
+	}
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var l *gateway.Listener
+		err := retry.Do(mctx, retry.Policy{Max: 10 * time.Second}, func(ctx context.Context) (err error) {
+			l, err = gateway.DialListener(ctx, addr, cfg, "ansible-worker-status-"+id, log)
+			return err
+		}, func(attempt int, err error) {
+			if attempt == 1 {
+				log.Warn("MQTT status topics wait for the MQTT listener", "err", err)
+			}
+		})
+		if err != nil {
+			return
+		}
+		defer l.Close()
+		js, _ := jetstream.New(nc)
+		names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
+		log.Info("MQTT status topics published", "listener", addr)
+		_ = gateway.NewStatusMirror(js, names, l, log).Run(mctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // provisionPorts creates or updates the group's streams, buckets and

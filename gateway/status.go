@@ -1,0 +1,116 @@
+// Package gateway is ansible-worker's MQTT side: it publishes the status of
+// every task on the retained MQTT topics of the MQTT ansible-worker it
+// replaces (<prefix>/<group>/tasks/<id>/status).
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/retry"
+)
+
+// Publisher publishes one MQTT message at QoS 1 and returns once the broker
+// has acknowledged it.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte, retain bool) error
+}
+
+// StatusMirror publishes every change of the group's TaskStatus, in the
+// order the status bucket stored them, as a retained MQTT message. Any
+// number of mirrors of a group may run: they share one durable consumer
+// that hands out one change at a time, so a later status never goes out
+// before an earlier one, and another mirror takes over when one dies.
+type StatusMirror struct {
+	js    jetstream.JetStream
+	names jsbridge.Names
+	pub   Publisher
+	log   *slog.Logger
+}
+
+// NewStatusMirror mirrors the statuses of names' group to pub.
+func NewStatusMirror(js jetstream.JetStream, names jsbridge.Names, pub Publisher, log *slog.Logger) *StatusMirror {
+	return &StatusMirror{js: js, names: names, pub: pub, log: log.With("component", "mqtt-status")}
+}
+
+// mirrorAckWait is how long a change may take to reach the broker before
+// the consumer hands it out again (to this or another mirror).
+const mirrorAckWait = 30 * time.Second
+
+// consumer creates or binds the group's mirror consumer on the status
+// bucket's stream. A new one starts with the latest status of every task.
+func (m *StatusMirror) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	stream := "KV_" + jsbridge.StatusBucket
+	return m.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:       "ansible-worker-mqtt-status-" + m.names.Group,
+		Description:   "MQTT status topics of group " + m.names.Group,
+		FilterSubject: "$KV." + jsbridge.StatusBucket + "." + m.names.Group + ".*",
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       mirrorAckWait,
+		MaxAckPending: 1, // one change at a time, in order
+		MaxDeliver:    -1,
+	})
+}
+
+// Run mirrors until ctx ends.
+func (m *StatusMirror) Run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	err := retry.Do(ctx, retry.Policy{Max: 5 * time.Second}, func(ctx context.Context) error {
+		var err error
+		cons, err = m.consumer(ctx)
+		return err
+	}, func(attempt int, err error) {
+		if attempt == 1 || attempt%20 == 0 {
+			m.log.Warn("cannot open the status mirror consumer, retrying", "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("status mirror: %w", err)
+	}
+	wait := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}.NewBackoff()
+	for ctx.Err() == nil {
+		pull, cancel := context.WithTimeout(ctx, 10*time.Second)
+		msg, err := cons.Next(jetstream.FetchContext(pull))
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+				m.log.Debug("status mirror pull failed", "err", err)
+				retry.Sleep(ctx, wait.Next())
+			}
+			continue
+		}
+		if err := m.mirror(ctx, msg); err != nil {
+			m.log.Warn("status not published to MQTT; retrying", "subject", msg.Subject(), "err", err)
+			_ = msg.NakWithDelay(wait.Next())
+			continue
+		}
+		wait.Reset()
+		if err := msg.Ack(); err != nil {
+			m.log.Debug("status mirror ack failed", "err", err)
+		}
+	}
+	return nil
+}
+
+// mirror publishes one change: the status, or an empty retained message
+// (which clears the topic) for a deleted or expired status.
+func (m *StatusMirror) mirror(ctx context.Context, msg jetstream.Msg) error {
+	key := strings.TrimPrefix(msg.Subject(), "$KV."+jsbridge.StatusBucket+".")
+	id := strings.TrimPrefix(key, m.names.Group+".")
+	payload := msg.Data()
+	switch msg.Headers().Get("KV-Operation") {
+	case "DEL", "PURGE":
+		payload = nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return m.pub.Publish(pctx, m.names.MQTTStatusTopic(id), payload, true)
+}
