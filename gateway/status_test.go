@@ -1,0 +1,94 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
+)
+
+// fakePublisher records what reaches "MQTT"; it fails the first n publishes.
+type fakePublisher struct {
+	mu    sync.Mutex
+	fails int
+	got   []string
+}
+
+func (p *fakePublisher) Publish(_ context.Context, topic string, payload []byte, retain bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fails > 0 {
+		p.fails--
+		return errors.New("broker away")
+	}
+	if !retain {
+		return errors.New("status must be retained")
+	}
+	p.got = append(p.got, topic+" "+string(payload))
+	return nil
+}
+
+func (p *fakePublisher) messages() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.got...)
+}
+
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go s.Start()
+	require.True(t, s.ReadyForConnections(10*time.Second))
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	nc, err := nats.Connect(s.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
+}
+
+// Every change goes out in order, a failed publish is retried before any
+// later change, another group's statuses stay out, and a deleted status
+// clears its retained topic.
+func TestStatusMirrorOrderRetryAndDelete(t *testing.T) {
+	t.Parallel()
+	js := startJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsbridge.StatusBucket, History: 10})
+	require.NoError(t, err)
+	pub := &fakePublisher{fails: 2}
+	m := NewStatusMirror(js, jsbridge.Names{Prefix: "ansible", Group: "g"}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.Run(ctx) }()
+
+	for _, v := range []string{"queued", "running", "success"} {
+		_, err := kv.Put(ctx, "g.t1", []byte(v))
+		require.NoError(t, err)
+	}
+	_, err = kv.Put(ctx, "other.t9", []byte("queued"))
+	require.NoError(t, err)
+	require.NoError(t, kv.Delete(ctx, "g.t1"))
+
+	want := []string{"ansible/g/tasks/t1/status queued", "ansible/g/tasks/t1/status running",
+		"ansible/g/tasks/t1/status success", "ansible/g/tasks/t1/status "}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(pub.messages()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, want, pub.messages())
+	cancel()
+	<-done
+}
