@@ -370,7 +370,7 @@ func redactError(err error, servers []string) error {
 	clean := msg
 	for _, s := range servers {
 		clean = strings.ReplaceAll(clean, s, config.RedactURL(s))
-		if secret := urlSecret(s); len(secret) >= 3 {
+		if secret := config.URLSecret(s); len(secret) >= 3 {
 			clean = strings.ReplaceAll(clean, secret, config.SecretMask)
 		}
 	}
@@ -378,26 +378,6 @@ func redactError(err error, servers []string) error {
 		return err
 	}
 	return &redactedError{err: err, msg: clean}
-}
-
-// urlSecret returns the password (or the token) in a URL's user info.
-func urlSecret(s string) string {
-	rest := s
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest = s[i+3:]
-	}
-	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-		rest = rest[:end]
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	user := rest[:at]
-	if _, pass, ok := strings.Cut(user, ":"); ok {
-		return pass
-	}
-	return user
 }
 
 func redactServers(servers []string) string {
