@@ -73,6 +73,15 @@ func TestStatusMirrorOrderRetryAndDelete(t *testing.T) {
 	m := NewStatusMirror(js, jsbridge.Names{Prefix: "ansible", Group: "g"}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
+	// A new mirror starts from the latest status of each task: make the
+	// changes once its consumer exists, so it sees every one.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := js.Consumer(ctx, "KV_"+jsbridge.StatusBucket, "ansible-worker-mqtt-status-g"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	for _, v := range []string{"queued", "running", "success"} {
 		_, err := kv.Put(ctx, "g.t1", []byte(v))
@@ -84,7 +93,7 @@ func TestStatusMirrorOrderRetryAndDelete(t *testing.T) {
 
 	want := []string{"ansible/g/tasks/t1/status queued", "ansible/g/tasks/t1/status running",
 		"ansible/g/tasks/t1/status success", "ansible/g/tasks/t1/status "}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for len(pub.messages()) < len(want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

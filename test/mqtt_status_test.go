@@ -67,6 +67,14 @@ func TestMQTTStatusTopics(t *testing.T) {
 	jsPub(t, ns.url, "ansible.production.tasks", "probe", taskJSON(t, map[string]any{"task_id": "probe",
 		"playbook": "quick.yml", "inventory": "inventory/hosts"}))
 	c.waitFinal(t, "production", "probe", 30*time.Second)
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		for _, l := range live.lines(t) {
+			if l.topic == "ansible/production/tasks/probe/status" && l.status.State.Final() {
+				return nil
+			}
+		}
+		return fmt.Errorf("probe's final status not on MQTT yet")
+	})
 
 	jsPub(t, ns.url, "ansible.production.tasks", "mq-1", taskJSON(t, map[string]any{"task_id": "mq-1",
 		"playbook": "steps.yml", "inventory": "inventory/hosts", "extra_vars": map[string]any{"pause": 0.3}}))
