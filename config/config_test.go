@@ -47,11 +47,16 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, "text", c.LogFormat)
 	require.Equal(t, "", c.LogFile)
 
-	require.Equal(t, "localhost", c.MQTT.Host)
+	require.Equal(t, "", c.MQTT.Host)
+	require.False(t, c.MQTT.Enabled())
 	require.Equal(t, 1883, c.MQTT.Port)
 	require.Equal(t, 60, c.MQTT.Keepalive)
 	require.Equal(t, time.Minute, c.MQTT.KeepaliveDuration())
 	require.False(t, c.MQTT.TLSEnabled)
+	require.Empty(t, c.MQTT.TLSCertFile)
+	require.Empty(t, c.MQTT.TLSKeyFile)
+	require.Equal(t, 86400, c.MQTT.SessionExpiry)
+	require.Equal(t, 24*time.Hour, c.MQTT.SessionExpiryDuration())
 
 	w := c.Worker
 	require.Equal(t, "production", w.GroupName)
@@ -188,7 +193,8 @@ func TestExpansion(t *testing.T) {
 	env := envMap{
 		"P":     "1884",
 		"PW":    "0123",
-		"HOST":  "broker: #1",
+		"HOST":  "broker-1.example",
+		"NAME":  "broker: #1",
 		"S":     "nats://x:1,nats://y:2",
 		"EMPTY": "",
 		"LIST":  "[a, b]",
@@ -209,9 +215,12 @@ nats:
   servers: ${S}
   headers:
     h: ${P}
+  options:
+    name: ${NAME}
 `, env)
 	require.NoError(t, err)
-	require.Equal(t, "broker: #1", c.MQTT.Host)
+	require.Equal(t, "broker-1.example", c.MQTT.Host)
+	require.Equal(t, "broker: #1", c.NATS.Options.Name) // no YAML injection
 	require.Equal(t, 1884, c.MQTT.Port)
 	require.Equal(t, "0123", c.MQTT.Password) // a string field keeps the text
 	require.Equal(t, "0123", c.MQTT.Username)
@@ -566,7 +575,8 @@ func TestValidate(t *testing.T) {
 	err := c.Validate()
 	require.Error(t, err)
 	for _, key := range []string{
-		"log_level", "log_format", "mqtt.port", "mqtt.keepalive", "mqtt.tls_ca_file",
+		"log_level", "log_format", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.tls_ca_file",
+		"mqtt.tls_cert_file", "mqtt.client_id", "mqtt.session_expiry",
 		"worker.group_name", "worker.topic_prefix", "worker.worker_id", "worker.max_queue_size",
 		"worker.task_timeout", "worker.concurrency", "worker.max_deliver", "worker.ansible_playbook",
 		"worker.jobs_file", "worker.allow_playbooks[0]", "worker.http_listen", "worker.status_interval",

@@ -17,9 +17,11 @@ func DefaultConfig() *Config {
 		LogLevel:  "INFO",
 		LogFormat: "text",
 		MQTT: MQTTConfig{
-			Host:      "localhost",
 			Port:      1883,
 			Keepalive: 60,
+			// A day: the gateway may be away for a restart or an
+			// upgrade without the tasks published meanwhile being lost.
+			SessionExpiry: 24 * 3600,
 		},
 		Worker: WorkerConfig{
 			GroupName:         "production",

@@ -46,8 +46,10 @@ func (r *report) add(n int, at string, err error) {
 	r.problems = append(r.problems, lineProblem{line: n, err: fmt.Errorf("%s:%d: %w", r.file, n, err)})
 }
 
-// problemKey finds the key a validation message starts with.
-var problemKey = regexp.MustCompile(`^([A-Za-z0-9_.-]+)((?:\[\d+\])?)[: ]`)
+// problemKey finds the key a validation message starts with; a message
+// about two keys ("mqtt.tls_cert_file/mqtt.tls_key_file: ") gets the
+// line of the first.
+var problemKey = regexp.MustCompile(`^([A-Za-z0-9_.-]+)((?:\[\d+\])?)[: /]`)
 
 // addValidation records the validation problems ps: each that starts with
 // a key the file gives gets that key's line, and those of keys already

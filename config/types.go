@@ -26,7 +26,7 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// LogFile is the file logs are appended to; "" means stderr.
 	LogFile string `yaml:"log_file"`
-	// MQTT is the connection to an external MQTT broker (gateway command).
+	// MQTT is the connection to an external MQTT broker, for the gateway.
 	MQTT MQTTConfig `yaml:"mqtt"`
 	// Worker holds what the worker runs and how.
 	Worker WorkerConfig `yaml:"worker"`
@@ -49,10 +49,14 @@ type Config struct {
 	expandedValues []string
 }
 
-// MQTTConfig is the mqtt section: an MQTT broker, as in the MQTT
-// ansible-worker this project replaces.
+// MQTTConfig is the mqtt section: an external MQTT broker, used by
+// "ansible-worker gateway", and by "ansible-worker run" (which runs the
+// gateway in-process) when Host is set. See mqtt.go for what is derived
+// from it.
 type MQTTConfig struct {
-	// Host is the broker's host name. Default "localhost".
+	// Host is the broker's host name or IP address, without scheme or
+	// port. Default "": no external broker, so run starts no gateway and
+	// gateway refuses to start (see Enabled).
 	Host string `yaml:"host"`
 	// Port is the broker's port. Default 1883.
 	Port int `yaml:"port"`
@@ -66,15 +70,36 @@ type MQTTConfig struct {
 	TLSEnabled bool `yaml:"tls_enabled"`
 	// TLSCAFile is a PEM file of CAs to trust instead of the system ones.
 	TLSCAFile string `yaml:"tls_ca_file"`
-	// ClientID is the MQTT client id; "" lets the program derive one.
+	// TLSCertFile is a PEM client certificate, for brokers that require
+	// one; it needs TLSKeyFile.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	// TLSKeyFile is the PEM private key of TLSCertFile. The path is not a
+	// secret but the content is: it is only ever handed to crypto/tls,
+	// never put in a message or in printed output.
+	TLSKeyFile string `yaml:"tls_key_file"`
+	// ClientID is the MQTT client id; "" lets the program derive one (see
+	// Config.MQTTClientID).
 	ClientID string `yaml:"client_id"`
+	// SessionExpiry is the MQTT 5 session expiry interval in seconds: how
+	// long the broker keeps the session, and the messages queued for it,
+	// after the connection drops. 0 ends the session with the connection,
+	// so tasks published while the gateway is away are lost. 0 to
+	// 4294967295. Default 86400 (one day).
+	SessionExpiry int `yaml:"session_expiry" unit:"seconds"`
 }
 
 // KeepaliveDuration returns Keepalive as a time.Duration.
 func (m MQTTConfig) KeepaliveDuration() time.Duration { return seconds(float64(m.Keepalive)) }
 
+// SessionExpiryDuration returns SessionExpiry as a time.Duration.
+func (m MQTTConfig) SessionExpiryDuration() time.Duration { return seconds(float64(m.SessionExpiry)) }
+
 // Addr returns host:port of the broker.
 func (m MQTTConfig) Addr() string { return net.JoinHostPort(m.Host, strconv.Itoa(m.Port)) }
+
+// Enabled reports whether an external broker is configured (Host is
+// set): only then does run start the gateway, and gateway start at all.
+func (m MQTTConfig) Enabled() bool { return m.Host != "" }
 
 // WorkerConfig is the worker section.
 type WorkerConfig struct {

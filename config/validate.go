@@ -77,24 +77,6 @@ func validateLogging(c *Config) problems {
 	return p
 }
 
-// validateMQTT returns the problems of the mqtt section.
-func validateMQTT(m MQTTConfig) problems {
-	var p problems
-	if m.Port < 1 || m.Port > 65535 {
-		p.addf("mqtt.port: %d is not a port number (1-65535)", m.Port)
-	}
-	if m.Keepalive < 0 {
-		p.addf("mqtt.keepalive: must be 0 or more seconds")
-	}
-	if m.TLSCAFile != "" {
-		if !m.TLSEnabled {
-			p.addf("mqtt.tls_ca_file: is set but mqtt.tls_enabled is false")
-		}
-		p.add(checkFile("mqtt.tls_ca_file", m.TLSCAFile))
-	}
-	return p
-}
-
 // validateWorker returns the problems of the worker section.
 func validateWorker(w WorkerConfig) problems {
 	var p problems

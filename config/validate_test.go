@@ -16,9 +16,13 @@ func brokenConfig() (*Config, map[string][]string) {
 	c.LogLevel = "loud"
 	c.LogFormat = "xml"
 
+	c.MQTT.Host = "mqtt://broker"
 	c.MQTT.Port = 0
 	c.MQTT.Keepalive = -1
 	c.MQTT.TLSCAFile = "/nonexistent/ca.pem"
+	c.MQTT.TLSCertFile = "/nonexistent/mqtt-cert.pem"
+	c.MQTT.ClientID = "a\tb"
+	c.MQTT.SessionExpiry = -1
 
 	c.Worker.GroupName = "bad group"
 	c.Worker.TopicPrefix = ""
@@ -67,7 +71,11 @@ func brokenConfig() (*Config, map[string][]string) {
 
 	return c, map[string][]string{
 		"logging": {"log_level:", "log_format:"},
-		"mqtt":    {"mqtt.port:", "mqtt.keepalive:", "mqtt.tls_ca_file: is set", "mqtt.tls_ca_file: /nonexistent"},
+		"mqtt": {
+			"mqtt.host:", "mqtt.port:", "mqtt.keepalive:", "mqtt.tls_ca_file: is set", "mqtt.tls_ca_file: /nonexistent",
+			"mqtt.tls_cert_file: is set", "mqtt.tls_cert_file: /nonexistent",
+			"mqtt.tls_cert_file: is set but mqtt.tls_key_file is empty", "mqtt.client_id:", "mqtt.session_expiry:",
+		},
 		"worker": {
 			"worker.group_name ", "worker.topic_prefix ", "worker.worker_id ", "worker.playbook_directory:",
 			"worker.max_queue_size:", "worker.task_timeout:", "worker.concurrency:", "worker.max_deliver:",

@@ -29,16 +29,25 @@ type Publisher interface {
 // that hands out one change at a time, so a later status never goes out
 // before an earlier one, and another mirror takes over when one dies.
 type StatusMirror struct {
-	js    jetstream.JetStream
-	names jsbridge.Names
-	pub   Publisher
-	log   *slog.Logger
+	js      jetstream.JetStream
+	names   jsbridge.Names
+	pub     Publisher
+	durable string
+	log     *slog.Logger
 }
 
-// NewStatusMirror mirrors the statuses of names' group to pub.
-func NewStatusMirror(js jetstream.JetStream, names jsbridge.Names, pub Publisher, log *slog.Logger) *StatusMirror {
-	return &StatusMirror{js: js, names: names, pub: pub, log: log.With("component", "mqtt-status")}
+// NewStatusMirror mirrors the statuses of names' group to pub, through the
+// durable consumer durable: ListenerMirror or BrokerMirror of the group,
+// one per MQTT server the statuses go to.
+func NewStatusMirror(js jetstream.JetStream, names jsbridge.Names, pub Publisher, durable string, log *slog.Logger) *StatusMirror {
+	return &StatusMirror{js: js, names: names, pub: pub, durable: durable, log: log.With("component", "mqtt-status", "consumer", durable)}
 }
+
+// ListenerMirror names the mirror consumer of nats-server's MQTT listener.
+func ListenerMirror(names jsbridge.Names) string { return "ansible-worker-mqtt-status-" + names.Group }
+
+// BrokerMirror names the mirror consumer of the external MQTT broker.
+func BrokerMirror(names jsbridge.Names) string { return "ansible-worker-broker-status-" + names.Group }
 
 // mirrorAckWait is how long a change may take to reach the broker before
 // the consumer hands it out again (to this or another mirror).
@@ -49,7 +58,7 @@ const mirrorAckWait = 30 * time.Second
 func (m *StatusMirror) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	stream := "KV_" + jsbridge.StatusBucket
 	return m.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:       "ansible-worker-mqtt-status-" + m.names.Group,
+		Durable:       m.durable,
 		Description:   "MQTT status topics of group " + m.names.Group,
 		FilterSubject: "$KV." + jsbridge.StatusBucket + "." + m.names.Group + ".*",
 		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,

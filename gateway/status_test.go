@@ -70,7 +70,8 @@ func TestStatusMirrorOrderRetryAndDelete(t *testing.T) {
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsbridge.StatusBucket, History: 10})
 	require.NoError(t, err)
 	pub := &fakePublisher{fails: 2}
-	m := NewStatusMirror(js, jsbridge.Names{Prefix: "ansible", Group: "g"}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	names := jsbridge.Names{Prefix: "ansible", Group: "g"}
+	m := NewStatusMirror(js, names, pub, ListenerMirror(names), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
 	// A new mirror starts from the latest status of each task: make the

@@ -50,10 +50,18 @@ func (n Names) StatusKey(id string) string { return n.Group + "." + id }
 // CancelKey is the key, in the claims bucket, that records a cancel request.
 func (n Names) CancelKey(id string) string { return n.Group + "." + id + ".cancel" }
 
+// MQTTTaskTopic is the MQTT topic tasks are submitted on.
+func (n Names) MQTTTaskTopic() string { return n.Prefix + "/" + n.Group + "/tasks" }
+
 // MQTTStatusTopic is the retained MQTT topic of a task's status.
-func (n Names) MQTTStatusTopic(id string) string {
-	return n.Prefix + "/" + n.Group + "/tasks/" + id + "/status"
-}
+func (n Names) MQTTStatusTopic(id string) string { return n.MQTTTaskTopic() + "/" + id + "/status" }
+
+// MQTTCancelTopic is the MQTT topic that cancels a task.
+func (n Names) MQTTCancelTopic(id string) string { return n.MQTTTaskTopic() + "/" + id + "/cancel" }
+
+// MQTTShareGroup is the shared-subscription group of the gateways of the
+// group on an MQTT 5 broker: each message goes to one of them.
+func (n Names) MQTTShareGroup() string { return "ansible-worker-" + n.Group }
 
 // EventSubject is where runner events of a task are published.
 func EventSubject(subjectID, id string) string {

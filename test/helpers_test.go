@@ -250,6 +250,7 @@ type workerOpts struct {
 	Env         []string
 	PlaybookDir string // default testdata/playbooks
 	TopExtra    string // more top-level YAML
+	Command     string // the ansible-worker command: "run" (default) or "gateway"
 }
 
 // workerProc is a running ansible-worker process.
@@ -321,7 +322,10 @@ func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
 	cfg := writeConfig(t, url, o)
 	wp := &workerProc{id: id, logs: &syncBuffer{}, done: make(chan struct{})}
 	ready := newNotifySocket(t)
-	wp.cmd = exec.Command(binary, "run", "-c", cfg)
+	if o.Command == "" {
+		o.Command = "run"
+	}
+	wp.cmd = exec.Command(binary, o.Command, "-c", cfg)
 	wp.cmd.Env = append(append(os.Environ(), o.Env...), ready.env())
 	wp.cmd.Stdout = wp.logs
 	wp.cmd.Stderr = wp.logs
@@ -380,6 +384,12 @@ func (n *notifySocket) wait(t testing.TB, total time.Duration, exited <-chan str
 		}
 	}
 	t.Fatalf("worker not ready after %s:\n%s", total, logs())
+}
+
+// kill ends the process with SIGKILL, as a crash would.
+func (wp *workerProc) kill() {
+	_ = wp.cmd.Process.Kill()
+	<-wp.done
 }
 
 // stop sends SIGTERM and waits for the worker to exit.

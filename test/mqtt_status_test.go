@@ -76,12 +76,17 @@ func TestMQTTStatusTopics(t *testing.T) {
 		return fmt.Errorf("probe's final status not on MQTT yet")
 	})
 
-	jsPub(t, ns.url, "ansible.production.tasks", "mq-1", taskJSON(t, map[string]any{"task_id": "mq-1",
+	// Submitted as MQTT 3.1.1 devices do, at QoS 1 and 2.
+	mqttPub(t, ns.mqttPort, "mqttv311", 1, "ansible/production/tasks", taskJSON(t, map[string]any{"task_id": "mq-1",
 		"playbook": "steps.yml", "inventory": "inventory/hosts", "extra_vars": map[string]any{"pause": 0.3}}))
-	jsPub(t, ns.url, "ansible.production.tasks", "mq-bad", taskJSON(t, map[string]any{"task_id": "mq-bad",
+	mqttPub(t, ns.mqttPort, "mqttv311", 2, "ansible/production/tasks", taskJSON(t, map[string]any{"task_id": "mq-2",
+		"playbook": "quick.yml", "inventory": "inventory/hosts"}))
+	mqttPub(t, ns.mqttPort, "mqttv311", 1, "ansible/production/tasks", taskJSON(t, map[string]any{"task_id": "mq-bad",
 		"playbook": "quick.yml", "inventory": "inventory/hosts", "forks": 0}))
-	final := c.waitFinal(t, "production", "mq-1", 60*time.Second)
-	require.Equal(t, schemas.StateSuccess, final.State, final.Err())
+	for _, id := range []string{"mq-1", "mq-2"} {
+		final := c.waitFinal(t, "production", id, 60*time.Second)
+		require.Equal(t, schemas.StateSuccess, final.State, final.Err())
+	}
 
 	var states []schemas.State
 	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
@@ -104,7 +109,7 @@ func TestMQTTStatusTopics(t *testing.T) {
 
 	// Later subscribers get the latest status, retained, at QoS 1; the
 	// reason of a refused task is there too.
-	for id, want := range map[string]schemas.State{"mq-1": schemas.StateSuccess, "mq-bad": schemas.StateFailed} {
+	for id, want := range map[string]schemas.State{"mq-1": schemas.StateSuccess, "mq-2": schemas.StateSuccess, "mq-bad": schemas.StateFailed} {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		out, err := exec.CommandContext(ctx, "mosquitto_sub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", fmt.Sprint(ns.mqttPort),
 			"-q", "1", "-C", "1", "-W", "10", "-t", "ansible/production/tasks/"+id+"/status", "-F", "%r %q %t %p").CombinedOutput()

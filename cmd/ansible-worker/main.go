@@ -96,6 +96,7 @@ func newApp() *cli.App {
 			watchCommand(),
 			tasksCommand(),
 			cancelCommand(),
+			gatewayCommand(),
 			completionCommand(),
 			docCLICommand(),
 		},

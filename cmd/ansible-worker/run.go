@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ansible-worker/ansible-worker/client"
 	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/gateway"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
@@ -91,11 +92,18 @@ func runAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	defer func() { _ = svc.Stop() }()
-	go notifyWhenReady(ctx, w.Ready(), log)
 	stopMirror := runStatusMirror(ctx, cfg, mqttAddr, nc, id, log)
 	defer stopMirror()
-	if err := w.Run(ctx); err != nil {
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	gwReady, gwDone := startGateway(runCtx, cfg, nc, stopRun, log)
+	go notifyWhenReady(ctx, allClosed(w.Ready(), gwReady), log)
+	if err := w.Run(runCtx); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
+	}
+	<-gwDone
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil {
+		return gatewayExit(cause)
 	}
 	_ = svc.Stop() // gone from discovery before the connection drains
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), nc.Opts.DrainTimeout+time.Second)
@@ -143,7 +151,7 @@ func runStatusMirror(ctx context.Context, cfg *config.Config, addr string, nc *n
 		js, _ := jetstream.New(nc)
 		names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
 		log.Info("MQTT status topics published", "listener", addr)
-		_ = gateway.NewStatusMirror(js, names, l, log).Run(mctx)
+		_ = gateway.NewStatusMirror(js, names, l, gateway.ListenerMirror(names), log).Run(mctx)
 	}()
 	return func() { cancel(); <-done }
 }
@@ -199,4 +207,41 @@ func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
 
 func seconds[T int | float64](v T) time.Duration {
 	return time.Duration(float64(v) * float64(time.Second))
+}
+
+// startGateway runs the MQTT gateway in the worker's process when the
+// configuration names a broker (mqtt.host). A gateway that cannot start
+// stops the worker through stop. ready is closed once it is subscribed (at
+// once without a broker), done once it has ended.
+func startGateway(ctx context.Context, cfg *config.Config, nc *nats.Conn, stop context.CancelCauseFunc, log *slog.Logger) (ready, done <-chan struct{}) {
+	r, d := make(chan struct{}), make(chan struct{})
+	if !cfg.MQTT.Enabled() {
+		close(r)
+		close(d)
+		return r, d
+	}
+	go func() {
+		defer close(d)
+		cl, err := client.New(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, client.WithLogger(log))
+		if err == nil {
+			err = runGateway(ctx, cfg, cl, func() { close(r) }, log)
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Error("the MQTT gateway cannot start; stopping", "err", err)
+			stop(err)
+		}
+	}()
+	return r, d
+}
+
+// allClosed is closed once every one of chans is.
+func allClosed(chans ...<-chan struct{}) <-chan struct{} {
+	all := make(chan struct{})
+	go func() {
+		for _, c := range chans {
+			<-c
+		}
+		close(all)
+	}()
+	return all
 }
