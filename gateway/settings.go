@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/eclipse/paho.golang/autopaho"
 
@@ -48,7 +49,7 @@ func settingsProblem(err error, m config.MQTTConfig) *SettingsError {
 		certErr   x509.CertificateInvalidError
 		verifyErr *tls.CertificateVerificationError
 		recordErr tls.RecordHeaderError
-		alertErr  tls.AlertError
+		opErr     *net.OpError
 	)
 	switch {
 	case errors.As(err, &hostErr):
@@ -61,8 +62,8 @@ func settingsProblem(err error, m config.MQTTConfig) *SettingsError {
 		return &SettingsError{"mqtt.tls_ca_file", fmt.Errorf("the certificate of the broker at %s cannot be verified: %w", addr, verifyErr.Err)}
 	case errors.As(err, &recordErr):
 		return &SettingsError{"mqtt.tls_enabled", fmt.Errorf("the broker at %s does not answer in TLS: is %d a plain MQTT port?", addr, m.Port)}
-	case errors.As(err, &alertErr):
-		return &SettingsError{"mqtt.tls_cert_file", fmt.Errorf("the broker at %s ended the TLS handshake (%w): it may want a client certificate it trusts (mqtt.tls_cert_file, mqtt.tls_key_file)", addr, alertErr)}
+	case errors.As(err, &opErr) && opErr.Op == "remote error": // a TLS alert from the broker
+		return &SettingsError{"mqtt.tls_cert_file", fmt.Errorf("the broker at %s ended the TLS handshake (%w): it may want a client certificate it trusts (mqtt.tls_cert_file, mqtt.tls_key_file)", addr, opErr.Err)}
 	}
 	return nil
 }
@@ -73,8 +74,8 @@ func connackProblem(rc byte, addr string) *SettingsError {
 	switch rc {
 	case rcBadCredentials:
 		return &SettingsError{"mqtt.username/mqtt.password", fmt.Errorf("the broker at %s refused the user name or password (CONNACK reason 0x86)", addr)}
-	case rcNotAuthorized:
-		return &SettingsError{"mqtt.username", fmt.Errorf("the broker at %s does not authorize this client (CONNACK reason 0x87)", addr)}
+	case rcNotAuthorized: // what mosquitto answers to a wrong password
+		return &SettingsError{"mqtt.username/mqtt.password", fmt.Errorf("the broker at %s does not authorize this user name and password (CONNACK reason 0x87)", addr)}
 	case rcBadAuthMethod:
 		return &SettingsError{"mqtt.username", fmt.Errorf("the broker at %s wants another authentication method (CONNACK reason 0x8C)", addr)}
 	case rcBadClientID:

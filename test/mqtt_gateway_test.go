@@ -199,3 +199,118 @@ func TestGatewaySharesTasks(t *testing.T) {
 		require.Contains(t, states[len(states)-1], `"state":"success"`, "the last status of %s is the final one", id)
 	}
 }
+
+// A gateway killed with SIGKILL while tasks are being published, and
+// started again, loses none of them (the broker kept its session); the
+// broker restarted while tasks run: the gateway comes back by itself and
+// the final statuses reach the broker.
+func TestGatewaySurvivesCrashes(t *testing.T) {
+	t.Parallel()
+	m := startMosquitto(t, mosqOpts{})
+	ns := startServer(t)
+	c := connectClient(t, ns.url)
+	w := startWorker(t, ns.url, workerOpts{Concurrency: 2})
+	gw := startGateway(t, ns.url, m, "gw-crash")
+
+	ids := taskIDs("crash", 16)
+	published := make(chan string, len(ids))
+	pubErr := make(chan error, 1)
+	go func() {
+		defer close(published)
+		for _, id := range ids {
+			if err := publishTasks(m, []string{id}, "quick.yml"); err != nil {
+				pubErr <- err
+				return
+			}
+			published <- id
+			time.Sleep(100 * time.Millisecond) // a steady stream of publishers
+		}
+	}()
+	waitPublished := func(n int) {
+		for range n {
+			if _, ok := <-published; !ok {
+				t.Fatalf("publisher stopped: %v", <-pubErr)
+			}
+		}
+	}
+	waitPublished(4)
+	gw.kill()
+	waitPublished(6) // published while no gateway runs
+	gw2 := startGateway(t, ns.url, m, "gw-crash")
+	waitPublished(6)
+	for _, id := range ids {
+		st := c.waitFinal(t, "production", id, 2*time.Minute)
+		require.Equal(t, schemas.StateSuccess, st.State, "%s: %s", id, st.Err())
+	}
+	requireRanOnce(t, ids, w)
+	require.Positive(t, takenIn(gw2), "the restarted gateway took in what came while it was away")
+
+	// The broker goes away while two tasks run.
+	slow := []string{"during-restart-1", "during-restart-2"}
+	for _, id := range slow {
+		mqttPub(t, m.Port, "mqttv5", 2, "ansible/production/tasks", taskJSON(t, map[string]any{"task_id": id,
+			"playbook": "steps.yml", "inventory": "inventory/hosts", "extra_vars": map[string]any{"pause": 3}}))
+	}
+	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		for _, id := range slow {
+			if st, err := c.status("production", id); err != nil || st.State != schemas.StateRunning {
+				return fmt.Errorf("%s not running yet", id)
+			}
+		}
+		return nil
+	})
+	m.stop(t)
+	m.restart(t)
+	for _, id := range slow {
+		c.waitFinal(t, "production", id, time.Minute)
+	}
+	checkFor(t, 60*time.Second, 500*time.Millisecond, func() error {
+		got := brokerStatuses(t, m)
+		for _, id := range append(ids, slow...) {
+			if st, ok := got[id]; !ok || st.State != schemas.StateSuccess {
+				return fmt.Errorf("retained status of %s on the broker: %+v", id, st)
+			}
+		}
+		return nil
+	})
+	require.Contains(t, gw2.logs.String(), "lost the connection to the MQTT broker; reconnecting")
+}
+
+// Settings the broker refuses end the gateway at once with exit code 2 and
+// a message that names the setting and holds no secret.
+func TestGatewayBadSettings(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t)
+	users := startMosquitto(t, mosqOpts{Users: map[string]string{"gw": "right-pass-1"}})
+	tlsBroker := startMosquitto(t, mosqOpts{TLS: true})
+	certBroker := startMosquitto(t, mosqOpts{TLS: true, RequireCert: true})
+	const secret = "wrong-Secret-77"
+	for _, tc := range []struct {
+		name, mqtt, want string
+	}{
+		{"password", mqttSection(users, "gw-bad", "username: gw\npassword: ${MQTT_PASSWORD}"), "mqtt.username/mqtt.password"},
+		{"user", mqttSection(users, "gw-bad", "username: nobody-"+secret), "mqtt.username/mqtt.password"},
+		{"ca", mqttSection(tlsBroker, "gw-bad", "tls_enabled: true\ntls_ca_file: "+tlsBroker.OtherCAFile), "mqtt.tls_ca_file"},
+		{"system-ca", mqttSection(tlsBroker, "gw-bad", "tls_enabled: true"), "mqtt.tls_ca_file"},
+		{"client-cert", mqttSection(certBroker, "gw-bad", "tls_enabled: true\ntls_ca_file: "+certBroker.CAFile), "mqtt.tls_cert_file"},
+		{"no-host", "mqtt:\n  port: 1883", "mqtt.host is not set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeConfig(t, ns.url, workerOpts{TopExtra: tc.mqtt})
+			stdout, stderr, code := runCLIEnv(t, []string{"MQTT_PASSWORD=" + secret}, "-c", cfg, "gateway")
+			require.Equal(t, 2, code, "stdout: %s\nstderr: %s", stdout, stderr)
+			require.Contains(t, stderr, tc.want)
+			require.NotContains(t, stdout+stderr, "wrong-Secret")
+		})
+	}
+	// The same brokers with the right settings.
+	good := map[string]string{
+		"user": mqttSection(users, "gw-good-1", "username: gw\npassword: right-pass-1"),
+		"tls":  mqttSection(certBroker, "gw-good-2", fmt.Sprintf("tls_enabled: true\ntls_ca_file: %s\ntls_cert_file: %s\ntls_key_file: %s", certBroker.CAFile, certBroker.ClientCert, certBroker.ClientKey)),
+	}
+	for name, mqtt := range good {
+		gw := startWorker(t, ns.url, workerOpts{Command: "gateway", TopExtra: mqtt})
+		require.Contains(t, gw.logs.String(), "MQTT gateway running", name)
+		gw.stop(t)
+	}
+}
