@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -168,7 +170,12 @@ func (b *Broker) connectFailed(err error) {
 		return
 	}
 	if n == 1 || n%20 == 0 {
-		b.log.Warn("cannot connect to the MQTT broker; retrying", "attempts", n, "err", err)
+		log := b.log
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			// What a TLS port does to plain MQTT, and a plain port to TLS.
+			log = log.With("hint", "the broker closed the connection before answering: do mqtt.port and mqtt.tls_enabled agree?")
+		}
+		log.Warn("cannot connect to the MQTT broker; retrying", "attempts", n, "err", err)
 	}
 }
 

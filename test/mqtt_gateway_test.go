@@ -310,7 +310,13 @@ func TestGatewayBadSettings(t *testing.T) {
 	}
 	for name, mqtt := range good {
 		gw := startWorker(t, ns.url, workerOpts{Command: "gateway", TopExtra: mqtt})
-		require.Contains(t, gw.logs.String(), "MQTT gateway running", name)
+		// Ready (READY=1) only once connected and subscribed.
+		checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+			if !strings.Contains(gw.logs.String(), "MQTT gateway running") {
+				return fmt.Errorf("%s: gateway ready before it said it runs", name)
+			}
+			return nil
+		})
 		gw.stop(t)
 	}
 }
