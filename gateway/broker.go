@@ -32,9 +32,10 @@ type Broker struct {
 
 	// up reports the outcome of the first connection: nil, or why it
 	// cannot be made.
-	up     chan error
-	first  sync.Once
-	failed atomic.Int64 // connection attempts failed in a row
+	up      chan error
+	first   sync.Once
+	failed  atomic.Int64 // connection attempts failed in a row
+	leaving atomic.Bool  // Close ends the session instead of keeping it
 }
 
 // receiveMaximum bounds the QoS 1 and 2 messages the broker sends before
@@ -100,6 +101,13 @@ func (b *Broker) clientConfig(onMessage func(Message)) (autopaho.ClientConfig, e
 			cp.Properties.ReceiveMaximum = ptr(uint16(receiveMaximum))
 			return cp, nil
 		},
+	}
+	acfg.DisconnectPacketBuilder = func() *paho.Disconnect {
+		d := &paho.Disconnect{ReasonCode: 0}
+		if b.leaving.Load() {
+			d.Properties = &paho.DisconnectProperties{SessionExpiryInterval: ptr(uint32(0))}
+		}
+		return d
 	}
 	acfg.ClientID = b.id
 	acfg.EnableManualAcknowledgment = true
@@ -201,7 +209,22 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte, reta
 	return nil
 }
 
-// Close disconnects (the session stays on the broker until it expires).
+// Leave unsubscribes and makes Close end the session on the broker, so
+// the broker gives this client id no more messages.
+func (b *Broker) Leave(ctx context.Context) error {
+	filters := make([]string, len(b.subs))
+	for i, s := range b.subs {
+		filters[i] = s.Topic
+	}
+	if _, err := b.cm.Unsubscribe(ctx, &paho.Unsubscribe{Topics: filters}); err != nil {
+		return fmt.Errorf("unsubscribe: %w", err)
+	}
+	b.leaving.Store(true)
+	return nil
+}
+
+// Close disconnects. The session stays on the broker until it expires,
+// unless Leave was called.
 func (b *Broker) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,5 +69,63 @@ func (g *Gateway) Run(ctx context.Context, ready func()) error {
 	wg.Go(func() { NewIntake(g.tasks, g.names, g.log).Run(ctx, inbox) })
 	wg.Go(func() { _ = NewStatusMirror(g.js, g.names, b, BrokerMirror(g.names), g.log).Run(ctx) })
 	wg.Wait()
+	return nil
+}
+
+// Leave retires the gateway's client id: it carries what the broker kept in
+// the session for it (tasks published while it was away), then unsubscribes
+// and ends the session. Until a retired gateway does this, the broker keeps
+// handing it a share of the new tasks, for mqtt.session_expiry. It returns
+// once nothing arrived for quiet and everything received was carried.
+func (g *Gateway) Leave(ctx context.Context, quiet time.Duration) error {
+	inbox := make(chan Message, 2*receiveMaximum)
+	var pending, last atomic.Int64
+	onMessage := func(m Message) {
+		pending.Add(1)
+		last.Store(time.Now().UnixNano())
+		ack := m.Ack
+		m.Ack = func() error { defer pending.Add(-1); return ack() }
+		select {
+		case inbox <- m:
+		case <-ctx.Done():
+		}
+	}
+	b, err := DialBroker(ctx, g.mqtt, g.clientID, g.Subscriptions(), onMessage, g.log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	last.Store(time.Now().UnixNano())
+	ictx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { NewIntake(g.tasks, g.names, g.log).Run(ictx, inbox) })
+	defer func() { stop(); wg.Wait() }()
+	idle := func() bool {
+		return pending.Load() == 0 && time.Since(time.Unix(0, last.Load())) >= quiet
+	}
+	if err := waitUntil(ctx, idle); err != nil {
+		return err
+	}
+	if err := b.Leave(ctx); err != nil {
+		return fmt.Errorf("leave the shared subscriptions: %w", err)
+	}
+	if err := waitUntil(ctx, func() bool { return pending.Load() == 0 }); err != nil {
+		return err
+	}
+	g.log.Info("left the broker: the session of this client id is ended", "component", "mqtt-gateway", "client_id", g.clientID)
+	return nil
+}
+
+// waitUntil polls cond until it holds or ctx ends.
+func waitUntil(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	return nil
 }

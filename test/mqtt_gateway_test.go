@@ -320,3 +320,35 @@ func TestGatewayBadSettings(t *testing.T) {
 		gw.stop(t)
 	}
 }
+
+// A gateway stopped for good keeps its session, and with it a share of the
+// new tasks, until it leaves: `gateway --leave` carries what the broker
+// kept for it and ends the session, and every later task goes to the
+// gateways that run.
+func TestGatewayLeave(t *testing.T) {
+	t.Parallel()
+	m := startMosquitto(t, mosqOpts{})
+	ns := startServer(t)
+	c := connectClient(t, ns.url)
+	w := startWorker(t, ns.url, workerOpts{Concurrency: 2})
+	old := startGateway(t, ns.url, m, "gw-old")
+	old.stop(t)
+	kept := taskIDs("kept", 3) // published while gw-old is away: kept in its session
+	require.NoError(t, publishTasks(m, kept, "quick.yml"))
+	gw := startGateway(t, ns.url, m, "gw-new")
+
+	cfg := writeConfig(t, ns.url, workerOpts{TopExtra: mqttSection(m, "gw-old", "")})
+	_, stderr, code := runCLI(t, "gateway", "--leave", "-c", cfg)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, 3, strings.Count(stderr, `msg="task taken in from MQTT"`), stderr)
+	require.Contains(t, stderr, "left the broker")
+
+	later := taskIDs("later", 6)
+	require.NoError(t, publishTasks(m, later, "quick.yml"))
+	for _, id := range append(kept, later...) {
+		st := c.waitFinal(t, "production", id, 2*time.Minute)
+		require.Equal(t, schemas.StateSuccess, st.State, "%s: %s", id, st.Err())
+	}
+	requireRanOnce(t, append(kept, later...), w)
+	require.Equal(t, 6, takenIn(gw), "every later task went to the running gateway")
+}

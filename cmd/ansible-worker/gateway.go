@@ -23,7 +23,8 @@ func gatewayCommand() *cli.Command {
 		Description: "Tasks published on <prefix>/<group>/tasks and cancels on <prefix>/<group>/tasks/<id>/cancel\n" +
 			"go to NATS; every status change goes to <prefix>/<group>/tasks/<id>/status, QoS 1, retained.\n" +
 			"Start as many gateways of a group as you like: they share the work (give each its own mqtt.client_id).",
-		Flags:  withCommon(groupFlag()),
+		Flags: withCommon(groupFlag(),
+			&cli.BoolFlag{Name: "leave", Usage: "retire this gateway's client id: carry what the broker kept for it, end its session on the broker, exit"}),
 		Action: gatewayAction,
 	}
 }
@@ -56,16 +57,23 @@ func gatewayAction(c *cli.Context) error {
 	defer cl.Close()
 	ready := make(chan struct{})
 	go notifyWhenReady(ctx, ready, log)
-	return gatewayExit(runGateway(ctx, cfg, cl, func() { close(ready) }, log))
+	return gatewayExit(runGateway(ctx, cfg, cl, c.Bool("leave"), func() { close(ready) }, log))
 }
 
-// runGateway runs the MQTT gateway of cfg on cl's connection until ctx ends.
-func runGateway(ctx context.Context, cfg *config.Config, cl *client.Client, ready func(), log *slog.Logger) error {
+// leaveQuiet is how long --leave waits for more of what the broker kept.
+const leaveQuiet = 2 * time.Second
+
+// runGateway runs the MQTT gateway of cfg on cl's connection until ctx
+// ends; with leave, it retires the gateway's client id instead.
+func runGateway(ctx context.Context, cfg *config.Config, cl *client.Client, leave bool, ready func(), log *slog.Logger) error {
 	js, err := jetstream.New(cl.Conn())
 	if err != nil {
 		return err
 	}
 	gw := gateway.New(cfg.MQTT, cfg.MQTTClientID(), cl, js, cl.Names(), log)
+	if leave {
+		return gw.Leave(ctx, leaveQuiet)
+	}
 	return gw.Run(ctx, ready)
 }
 

@@ -224,7 +224,7 @@ func startGateway(ctx context.Context, cfg *config.Config, nc *nats.Conn, stop c
 		defer close(d)
 		cl, err := client.New(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, client.WithLogger(log))
 		if err == nil {
-			err = runGateway(ctx, cfg, cl, func() { close(r) }, log)
+			err = runGateway(ctx, cfg, cl, false, func() { close(r) }, log)
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("the MQTT gateway cannot start; stopping", "err", err)
