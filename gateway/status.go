@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ansible-worker/ansible-worker/jsbridge"
@@ -90,7 +91,7 @@ func (m *StatusMirror) Run(ctx context.Context) error {
 		msg, err := cons.Next(jetstream.FetchContext(pull))
 		cancel()
 		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			if ctx.Err() == nil && !idle(err) {
 				m.log.Debug("status mirror pull failed", "err", err)
 				retry.Sleep(ctx, wait.Next())
 			}
@@ -122,4 +123,9 @@ func (m *StatusMirror) mirror(ctx context.Context, msg jetstream.Msg) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return m.pub.Publish(pctx, m.names.MQTTStatusTopic(id), payload, true)
+}
+
+// idle tells a pull that ended because no change came in time.
+func idle(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, nats.ErrTimeout)
 }

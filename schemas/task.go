@@ -71,6 +71,9 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 	t := TaskRequest{Forks: DefaultForks, ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{}}
 	raw, err := decodeObject(data)
 	if err != nil {
+		if len(data) > MaxTaskSize {
+			t.TaskID = oversizedID(data)
+		}
 		return t, err
 	}
 	// The id first, so later errors can be attached to it.
@@ -88,6 +91,34 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 		return t, &InvalidTaskError{Problems: p.errs}
 	}
 	return t, nil
+}
+
+// oversizedID reads the top-level task_id of a request too large to parse
+// (one an MQTT broker let through), so that its refusal can still reach
+// its status; "" when there is no valid one. It stops at the id.
+func oversizedID(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if key == "task_id" {
+			var id string
+			if dec.Decode(&id) != nil || !ValidID(id) {
+				return ""
+			}
+			return id
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // decodeObject reads a task request as one JSON object, numbers kept exact.

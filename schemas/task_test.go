@@ -346,7 +346,16 @@ func TestParseTaskRequestSize(t *testing.T) {
 	over := sized(MaxTaskSize + 1)
 	got, err = ParseTaskRequest(over)
 	require.EqualError(t, err, "task request is 1048577 bytes, the limit is 1048576")
-	require.Equal(t, "", got.TaskID)
+	require.Equal(t, "big", got.TaskID, "the id is read all the same, for the refusal's status")
+
+	// The id after a large value; none, or an invalid one, in a large request.
+	pad := strings.Repeat("x", MaxTaskSize)
+	got, _ = ParseTaskRequest([]byte(`{"extra_vars":{"pad":"` + pad + `","task_id":"inner"},"task_id":"late"}`))
+	require.Equal(t, "late", got.TaskID)
+	for _, body := range []string{`{"pad":"` + pad + `"}`, `{"task_id":"bad id","pad":"` + pad + `"}`, `["` + pad + `"]`, `{"task_id":` + pad} {
+		got, _ = ParseTaskRequest([]byte(body))
+		require.Equal(t, "", got.TaskID)
+	}
 
 	// Leading white space counts too: the limit is on what arrives.
 	_, err = ParseTaskRequest(append([]byte(" "), at...))

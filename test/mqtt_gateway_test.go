@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -351,4 +353,62 @@ func TestGatewayLeave(t *testing.T) {
 	}
 	requireRanOnce(t, append(kept, later...), w)
 	require.Equal(t, 6, takenIn(gw), "every later task went to the running gateway")
+}
+
+// Bad input on the broker's task topic never stops the gateway, and the
+// reason of a refusal reaches the task's status topic when its id can be
+// read, whoever refuses it: the gateway (the request) or the worker (the
+// paths).
+func TestGatewayBadInput(t *testing.T) {
+	t.Parallel()
+	m := startMosquitto(t, mosqOpts{})
+	ns := startServer(t)
+	c := connectClient(t, ns.url)
+	startWorker(t, ns.url, workerOpts{})
+	startGateway(t, ns.url, m, "gw-bad-input")
+
+	big := filepath.Join(t.TempDir(), "big.json")
+	require.NoError(t, os.WriteFile(big, []byte(taskJSON(t, map[string]any{"task_id": "gb-big", "playbook": "quick.yml",
+		"inventory": "inventory/hosts", "extra_vars": map[string]any{"blob": strings.Repeat("x", 1100<<10)}})), 0o600))
+	for _, p := range []string{
+		`not json`,
+		`{"task_id":"gb-noinv","playbook":"quick.yml"}`,
+		`{"task_id":"gb-path","playbook":"../../etc/passwd","inventory":"inventory/hosts"}`,
+		`{"task_id":"gb-ok","playbook":"quick.yml","inventory":"inventory/hosts"}`,
+	} {
+		mqttPub(t, m.Port, "mqttv5", 2, "ansible/production/tasks", p)
+	}
+	mqttPub(t, m.Port, "mqttv5", 1, "ansible/production/tasks", "") // empty payload
+	out, err := exec.Command("mosquitto_pub", "-V", "mqttv5", "-h", "127.0.0.1", "-p", strconv.Itoa(m.Port),
+		"-q", "1", "-t", "ansible/production/tasks", "-f", big).CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	require.Equal(t, schemas.StateSuccess, c.waitFinal(t, "production", "gb-ok", time.Minute).State)
+	// The same id again, now invalid: the first task's status stays.
+	mqttPub(t, m.Port, "mqttv5", 2, "ansible/production/tasks", `{"task_id":"gb-ok","playbook":"quick.yml"}`)
+	mqttPub(t, m.Port, "mqttv5", 2, "ansible/production/tasks", `{"task_id":"gb-last","playbook":"quick.yml","inventory":"inventory/hosts"}`)
+	require.Equal(t, schemas.StateSuccess, c.waitFinal(t, "production", "gb-last", time.Minute).State)
+
+	want := map[string]string{
+		"gb-noinv": "inventory",
+		"gb-path":  "outside the playbook directory",
+		"gb-big":   "the limit is 1048576",
+		"gb-ok":    "",
+		"gb-last":  "",
+	}
+	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		got := brokerStatuses(t, m)
+		for id, reason := range want {
+			st, ok := got[id]
+			switch {
+			case !ok:
+				return fmt.Errorf("no retained status of %s", id)
+			case reason == "" && st.State != schemas.StateSuccess:
+				return fmt.Errorf("%s: %s %s", id, st.State, st.Err())
+			case reason != "" && (st.State != schemas.StateFailed || !strings.Contains(st.Err(), reason)):
+				return fmt.Errorf("%s: %s %q, want failed with %q", id, st.State, st.Err(), reason)
+			}
+		}
+		return nil
+	})
 }

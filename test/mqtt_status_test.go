@@ -127,3 +127,76 @@ func TestMQTTStatusTopics(t *testing.T) {
 		}
 	}
 }
+
+// states returns, in order, the states a live subscriber saw for task id.
+func (s *mqttSub) states(t *testing.T, id string) []schemas.State {
+	var out []schemas.State
+	for _, l := range s.lines(t) {
+		if l.topic == "ansible/production/tasks/"+id+"/status" {
+			out = append(out, l.status.State)
+		}
+	}
+	return out
+}
+
+// The worker's own embedded server, as the quick start runs it: MQTT 3.1.1
+// publishes at QoS 1 and 2 run tasks, a live subscriber sees queued,
+// running and the end in that order, a cancel over MQTT stops a running
+// task, and later subscribers get each final status retained at QoS 1, a
+// refusal's reason included.
+func TestMQTTEmbeddedListener(t *testing.T) {
+	t.Parallel()
+	port, mqttPort := freePort(t), freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	startWorker(t, url, workerOpts{Concurrency: 2, NATSExtra: fmt.Sprintf(
+		"embedded:\n  enabled: true\n  listen: 127.0.0.1:%d\n  mqtt_listen: 127.0.0.1:%d\n  store_dir: %s", port, mqttPort, t.TempDir())})
+	c := connectClient(t, url)
+	live := subscribeStatus(t, mqttPort)
+	task := func(id, playbook string, vars map[string]any) string {
+		return taskJSON(t, map[string]any{"task_id": id, "playbook": playbook, "inventory": "inventory/hosts", "extra_vars": vars})
+	}
+	mqttPub(t, mqttPort, "mqttv311", 1, "ansible/production/tasks", task("emb-slow", "slow.yml", map[string]any{"seconds": 60}))
+	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if st, err := c.status("production", "emb-slow"); err != nil || st.State != schemas.StateRunning {
+			return fmt.Errorf("emb-slow not running yet")
+		}
+		return nil
+	})
+	mqttPub(t, mqttPort, "mqttv311", 1, "ansible/production/tasks/emb-slow/cancel", "")
+	mqttPub(t, mqttPort, "mqttv311", 1, "ansible/production/tasks", task("emb-1", "steps.yml", map[string]any{"pause": 0.3}))
+	mqttPub(t, mqttPort, "mqttv311", 2, "ansible/production/tasks", task("emb-2", "quick.yml", nil))
+	mqttPub(t, mqttPort, "mqttv311", 2, "ansible/production/tasks", `{"task_id":"emb-bad","playbook":"quick.yml","inventory":"inventory/hosts","forks":0}`)
+
+	want := map[string]schemas.State{"emb-slow": schemas.StateCancelled, "emb-1": schemas.StateSuccess,
+		"emb-2": schemas.StateSuccess, "emb-bad": schemas.StateFailed}
+	for id, state := range want {
+		require.Equal(t, state, c.waitFinal(t, "production", id, time.Minute).State, id)
+	}
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		for id, state := range want {
+			if s := live.states(t, id); len(s) == 0 || s[len(s)-1] != state {
+				return fmt.Errorf("%s on MQTT: %v", id, s)
+			}
+		}
+		return nil
+	})
+	for _, id := range []string{"emb-slow", "emb-1", "emb-2"} {
+		s := live.states(t, id)
+		require.Equal(t, schemas.StateQueued, s[0], "%s: %v", id, s)
+		require.Contains(t, s, schemas.StateRunning, "%s: %v", id, s)
+		for i := 1; i < len(s); i++ {
+			require.False(t, s[i-1].Final(), "%s: a status after the final one: %v", id, s)
+		}
+	}
+	for id, state := range want {
+		payload, qos, retained := mqttRetained(t, mqttPort, "mqttv311", "ansible/production/tasks/"+id+"/status")
+		require.True(t, retained, id)
+		require.Equal(t, 1, qos, id)
+		var st schemas.TaskStatus
+		require.NoError(t, json.Unmarshal([]byte(payload), &st))
+		require.Equal(t, state, st.State, id)
+		if id == "emb-bad" {
+			require.Contains(t, st.Err(), "forks must be 1 or more")
+		}
+	}
+}
