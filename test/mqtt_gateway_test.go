@@ -305,6 +305,14 @@ func TestGatewayBadSettings(t *testing.T) {
 			require.NotContains(t, stdout+stderr, "wrong-Secret")
 		})
 	}
+	// A worker whose configuration names the broker runs the gateway too,
+	// and stops the same way.
+	cfg := writeConfig(t, ns.url, workerOpts{TopExtra: mqttSection(users, "gw-run", "username: gw\npassword: ${MQTT_PASSWORD}")})
+	stdout, stderr, code := runCLIEnv(t, []string{"MQTT_PASSWORD=" + secret}, "run", "-c", cfg)
+	require.Equal(t, 2, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	require.Contains(t, stderr, "mqtt.username/mqtt.password")
+	require.NotContains(t, stdout+stderr, "wrong-Secret")
+
 	// The same brokers with the right settings.
 	good := map[string]string{
 		"user": mqttSection(users, "gw-good-1", "username: gw\npassword: right-pass-1"),
