@@ -40,6 +40,7 @@ func DefaultConfig() *Config {
 			DataDir:           DefaultDataDir(),
 			MaxForks:          50,
 			AllowExtraVars:    []string{},
+			EventColor:        true,
 		},
 		NATS: NATSConfig{
 			Options: NATSClientOptions{

@@ -169,6 +169,10 @@ type WorkerConfig struct {
 	// DataDir is a scratch directory for per-task files and the callback
 	// plugin, private to the worker's user. Default DefaultDataDir().
 	DataDir string `yaml:"data_dir"`
+	// EventColor keeps Ansible's ANSI colours in the stdout of the
+	// published events, as in ansible-runner's; false gives plain text.
+	// Default true.
+	EventColor bool `yaml:"event_color"`
 }
 
 // TaskTimeoutDuration returns TaskTimeout as a time.Duration (0 = none).

@@ -31,7 +31,12 @@ type RunnerStatus struct {
 }
 
 // Event is an ansible-runner job event. Keys are in ansible-runner's order;
-// EventData is kept as the raw JSON the callback plugin produced.
+// EventData is kept as the raw JSON the callback plugin produced. As in
+// ansible-runner, a verbose event made of a line Ansible printed outside the
+// callback plugin (before it was loaded, for instance) has neither pid nor
+// event_data; every other event has both. Created is naive UTC with
+// microseconds ("2026-12-01T21:57:17.546727"), as ansible-runner 2.3.1
+// writes it.
 type Event struct {
 	UUID        string          `json:"uuid"`
 	Counter     int             `json:"counter"`
@@ -40,9 +45,9 @@ type Event struct {
 	EndLine     int             `json:"end_line"`
 	RunnerIdent string          `json:"runner_ident"`
 	Event       string          `json:"event"`
-	PID         int             `json:"pid"`
+	PID         int             `json:"pid,omitempty"`
 	Created     string          `json:"created"`
 	ParentUUID  string          `json:"parent_uuid,omitempty"`
 	Verbosity   *int            `json:"verbosity,omitempty"`
-	EventData   json.RawMessage `json:"event_data"`
+	EventData   json.RawMessage `json:"event_data,omitempty"`
 }

@@ -38,6 +38,10 @@ type Process struct {
 	PluginDir string
 	// Ident becomes runner_ident of every event.
 	Ident string
+	// Color keeps Ansible's ANSI colours in the events' stdout, as in
+	// ansible-runner's events (Ansible runs in a terminal there). Without
+	// it the text is plain.
+	Color bool
 	// KillGrace is how long the process group has between SIGINT and SIGKILL
 	// when the run is stopped.
 	KillGrace time.Duration
@@ -79,7 +83,7 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		evW.Close()
 		return Exit{}, fmt.Errorf("output pipe: %w", err)
 	}
-	env := append(append([]string{}, p.Env...), CallbackEnv(p.PluginDir, eventFD)...)
+	env := append(append([]string{}, p.Env...), callbackEnv(p.PluginDir, eventFD, p.Color)...)
 	cmd, err := p.start(env, outW, evW)
 	// Only the child keeps the write ends, so EOF means the group is gone.
 	evW.Close()
@@ -282,37 +286,45 @@ type sequencer struct {
 
 var emptyObject = json.RawMessage(`{}`)
 
+// createdLayout is the form of created: naive UTC with microseconds, as
+// ansible-runner 2.3.1 writes it (datetime.utcnow().isoformat()).
+const createdLayout = "2006-01-02T15:04:05.000000"
+
 // event turns one line into an event. eof reports the plugin's end marker.
 func (s *sequencer) event(l sourced) (ev *schemas.Event, eof bool) {
 	var pe pluginEvent
+	text := !l.plugin
 	if l.plugin {
 		if err := json.Unmarshal(l.data, &pe); err != nil {
 			// Never lose output: show a damaged line as text.
-			pe = pluginEvent{Event: "verbose", Stdout: string(l.data)}
+			text = true
 		} else if pe.Event == "__eof__" {
 			return nil, true
 		}
-	} else {
-		// Text outside the plugin (Ansible's start-up messages and errors,
-		// output of forked workers): one verbose event per line, as
-		// ansible-runner makes of text outside any event.
+	}
+	if text {
+		// Text outside the plugin (what Ansible prints before it loads the
+		// plugin, errors of crashing processes): one verbose event per line
+		// with neither pid nor event_data, as ansible-runner makes of text
+		// outside any event.
 		pe = pluginEvent{Event: "verbose", Stdout: string(l.data)}
+	} else {
+		if pe.PID == 0 {
+			pe.PID = s.pid
+		}
+		if len(pe.EventData) == 0 || string(pe.EventData) == "null" {
+			pe.EventData = emptyObject
+		}
 	}
 	if pe.UUID == "" {
 		pe.UUID = newUUID()
 	}
-	if pe.PID == 0 {
-		pe.PID = s.pid
-	}
 	if pe.Created == "" {
-		pe.Created = time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00")
-	}
-	if len(pe.EventData) == 0 || string(pe.EventData) == "null" {
-		pe.EventData = emptyObject
+		pe.Created = time.Now().UTC().Format(createdLayout)
 	}
 	n := strings.Count(pe.Stdout, "\n")
 	stdout := strings.TrimRight(pe.Stdout, "\r\n")
-	if !l.plugin && n == 0 {
+	if text && n == 0 {
 		n = 1 // last line without a newline
 	}
 	s.counter++

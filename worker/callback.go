@@ -67,22 +67,34 @@ func InstallCallback(dir string) (string, error) {
 
 // CallbackEnv returns the environment entries that make ansible-playbook use
 // the plugin installed in pluginDir and write its events to descriptor fd
-// (cmd.ExtraFiles[i] is fd 3+i). Append them after the base environment so
-// they win over inherited values.
+// (cmd.ExtraFiles[i] is fd 3+i), with plain text (no colours) in the events.
+// Append them after the base environment so they win over inherited values.
 func CallbackEnv(pluginDir string, fd int) []string {
-	return []string{
+	return callbackEnv(pluginDir, fd, false)
+}
+
+// callbackEnv is CallbackEnv with ANSI colours in the events' text when
+// color is set.
+func callbackEnv(pluginDir string, fd int, color bool) []string {
+	env := []string{
 		"ANSIBLE_CALLBACK_PLUGINS=" + pluginDir,
 		"ANSIBLE_STDOUT_CALLBACK=" + CallbackPluginName,
 		"ANSIBLE_WORKER_EVENT_FD=" + strconv.Itoa(fd),
-		// Plain text in events; no .retry files next to playbooks; no
-		// interactive host key prompts in an unattended worker.
-		"ANSIBLE_NOCOLOR=1",
+		// No .retry files next to playbooks; no interactive host key
+		// prompts in an unattended worker.
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
 		"ANSIBLE_HOST_KEY_CHECKING=False",
 		"ANSIBLE_NOCOWS=1",
 		// Stdout reaches the worker as it is written, not at exit.
 		"PYTHONUNBUFFERED=1",
 	}
+	if color {
+		// Ansible colours only a terminal's output; ansible-runner gives it
+		// one, the worker gives it pipes. FORCE_COLOR also wins over a
+		// NO_COLOR or ANSIBLE_NOCOLOR of the environment.
+		return append(env, "ANSIBLE_FORCE_COLOR=1")
+	}
+	return append(env, "ANSIBLE_NOCOLOR=1")
 }
 
 // CompileCallback byte-compiles the installed plugin with the Python that

@@ -173,9 +173,10 @@ func checkEnvelope(t *testing.T, run callbackRun) []map[string]any {
 		uuid, _ := ev["uuid"].(string)
 		require.NotEmpty(t, uuid, "event %d %s has no uuid", i, name)
 		require.Equal(t, float64(run.pid), ev["pid"], "event %d %s pid", i, name)
+		// Naive UTC, as ansible-runner 2.3.1 writes it.
 		created, _ := ev["created"].(string)
-		require.True(t, strings.HasSuffix(created, "+00:00"), "created %q", created)
-		_, err := time.Parse(time.RFC3339Nano, created)
+		require.Regexp(t, ourNaiveUTC, created, "event %d %s created", i, name)
+		_, err := time.Parse("2006-01-02T15:04:05", created)
 		require.NoError(t, err)
 		_, isText := ev["stdout"].(string)
 		require.True(t, isText, "event %d %s has no stdout string", i, name)
@@ -207,29 +208,29 @@ func checkEnvelope(t *testing.T, run callbackRun) []map[string]any {
 // its job events ordered by counter. It reports errors instead of failing
 // the test so it can run on its own goroutine.
 func runnerEvents(workDir, inventory, playbook string) ([]map[string]any, error) {
-	for _, d := range []string{"project", "inventory"} {
-		if err := os.MkdirAll(filepath.Join(workDir, d), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	name := filepath.Base(playbook)
-	for src, dst := range map[string]string{
-		playbook:  filepath.Join(workDir, "project", name),
-		inventory: filepath.Join(workDir, "inventory", "hosts"),
-	} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			return nil, err
-		}
-	}
+	return runnerEventsArgs(workDir, inventory, playbook)
+}
 
+// runnerEventsArgs is runnerEvents with arguments for ansible-playbook
+// (ansible-runner's --cmdline). A failing playbook is no error: its events
+// are what counts.
+func runnerEventsArgs(workDir, inventory, playbook string, args ...string) ([]map[string]any, error) {
+	if err := layout(workDir, inventory, playbook); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testAnsibleRunner, "run", workDir, "-p", name, "--ident", "seq")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	argv := []string{"run", workDir, "-p", filepath.Base(playbook), "--ident", "seq"}
+	if len(args) > 0 {
+		argv = append(argv, "--cmdline="+strings.Join(args, " "))
+	}
+	cmd := exec.CommandContext(ctx, testAnsibleRunner, argv...)
+	// Ansible colours the terminal ansible-runner gives it only when curses
+	// knows the terminal has colours.
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
 		return nil, fmt.Errorf("ansible-runner: %w: %s", err, out)
 	}
 
@@ -350,7 +351,8 @@ func TestCallbackStdout(t *testing.T) {
 		require.Greater(t, ed["duration"].(float64), 0.0)
 		for _, k := range []string{"start", "end"} {
 			ts, _ := ed[k].(string)
-			_, err := time.Parse(time.RFC3339Nano, ts)
+			require.Regexp(t, ourNaiveUTC, ts, k)
+			_, err := time.Parse("2006-01-02T15:04:05", ts)
 			require.NoError(t, err, "%s %q", k, ts)
 		}
 	}
@@ -482,4 +484,9 @@ func TestCallbackInstall(t *testing.T) {
 	require.Contains(t, env, "ANSIBLE_STDOUT_CALLBACK=ansible_worker")
 	require.Contains(t, env, "ANSIBLE_WORKER_EVENT_FD=3")
 	require.Contains(t, env, "PYTHONUNBUFFERED=1")
+	require.Contains(t, env, "ANSIBLE_NOCOLOR=1")
+	require.NotContains(t, env, "ANSIBLE_FORCE_COLOR=1")
+	colored := callbackEnv(again, 3, true)
+	require.Contains(t, colored, "ANSIBLE_FORCE_COLOR=1")
+	require.NotContains(t, colored, "ANSIBLE_NOCOLOR=1")
 }

@@ -78,6 +78,9 @@ type Config struct {
 	// MaxEventBytes bounds an encoded event (the server's max_payload less
 	// room for headers); larger events are shrunk (0: no bound).
 	MaxEventBytes int
+	// EventColor keeps Ansible's ANSI colours in the events' stdout, as
+	// ansible-runner's events have them (see Process.Color).
+	EventColor bool
 	// Supervisor is the ansible-worker binary, which supervises each
 	// playbook run so nothing of it outlives the worker ("" runs
 	// ansible-playbook directly).
@@ -155,7 +158,11 @@ func New(cfg Config, ports Ports, log *slog.Logger) (*Worker, error) {
 	return &Worker{
 		cfg: cfg, ports: ports, log: log.With("worker", cfg.WorkerID, "group", cfg.Group),
 		pluginDir: dir, gitLocks: map[string]*sync.Mutex{}, running: map[string]context.CancelCauseFunc{},
-		execProcess: func(ctx context.Context, p *Process) (Exit, error) { return p.Run(ctx) }, ready: make(chan struct{}),
+		execProcess: func(ctx context.Context, p *Process) (Exit, error) {
+			p.Color = cfg.EventColor
+			return p.Run(ctx)
+		},
+		ready: make(chan struct{}),
 	}, nil
 }
 

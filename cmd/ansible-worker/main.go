@@ -55,7 +55,8 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == worker.SuperviseArg {
 		os.Exit(worker.Supervise(os.Args[2:]))
 	}
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "ansible-worker:", err)
 		os.Exit(exitUsage)
 	}
@@ -97,6 +98,9 @@ func newApp() *cli.App {
 			tasksCommand(),
 			cancelCommand(),
 			gatewayCommand(),
+			transmitCommand(),
+			jobWorkerCommand(),
+			processCommand(),
 			completionCommand(),
 			docCLICommand(),
 		},

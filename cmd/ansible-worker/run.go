@@ -202,6 +202,7 @@ func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
 		DataDir:        w.DataDir,
 		MaxEventBytes:  maxPayload - 8<<10,
 		HiddenEnv:      cfg.ExpandedVars,
+		EventColor:     w.EventColor,
 	}
 }
 

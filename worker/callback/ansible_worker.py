@@ -3,8 +3,10 @@
 # Shows exactly what the `default` stdout callback shows and, when the
 # environment variable ANSIBLE_WORKER_EVENT_FD names an open file descriptor,
 # also writes one JSON object per line to that descriptor for every job
-# event, in the shape of ansible-runner's job events. The ansible-worker Go
-# service reads that side channel; see worker/callback.go.
+# event, in the shape of ansible-runner's job events (ansible-runner 2.3.1's
+# awx_display: the same events with the same fields, including those of
+# forked workers). The ansible-worker Go service reads that side channel;
+# see worker/callback.go.
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -27,7 +29,9 @@ DOCUMENTATION = '''
       - set as stdout callback (ANSIBLE_STDOUT_CALLBACK=ansible_worker)
 '''
 
+import contextlib
 import datetime
+import inspect
 import json
 import os
 import sys
@@ -36,6 +40,7 @@ import uuid
 
 from ansible import constants as C
 from ansible.plugins.callback.default import CallbackModule as DefaultCallbackModule
+from ansible.utils.color import stringc
 from ansible.utils.display import Display
 
 try:
@@ -47,9 +52,19 @@ FD_ENV = 'ANSIBLE_WORKER_EVENT_FD'
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
 EOF_LINE = b'{"event":"__eof__"}\n'
 
-# The Display methods whose output becomes an event named after the method
-# when they are called outside any callback event.
-DISPLAY_EVENTS = ('warning', 'deprecated', 'error', 'debug', 'system_warning')
+# Like ansible-runner, text displayed outside any callback event is an event
+# of its own whose event_data marks the Display methods that displayed it
+# (warning: true, verbose: true, ...); the first of these marks that is set
+# names the event, else it is 'verbose'.
+EVENT_MARKS = ('debug', 'verbose', 'deprecated', 'warning', 'system_warning', 'error')
+# The Display methods that display through Display.display and get their
+# mark (Display.verbose has its own wrapper: it marks more).
+MARKED_METHODS = ('banner', 'debug', 'deprecated', 'error', 'system_warning', 'warning')
+
+# The keyword argument of Display.display that carries an event of a forked
+# worker to the main process, through Ansible's final queue (see
+# _Channel.forward).
+FORWARD_KW = '_ansible_worker_event'
 
 _UTC = datetime.timezone.utc
 
@@ -59,8 +74,10 @@ def _now():
 
 
 def _iso(ts):
-    # Always six fractional digits so every timestamp has the same layout.
-    return ts.strftime('%Y-%m-%dT%H:%M:%S.%f+00:00')
+    # ansible-runner 2.3.1 writes naive UTC (datetime.utcnow().isoformat()):
+    # no offset. Always six fractional digits, so every timestamp has the
+    # same layout (isoformat leaves them out when they are all 0).
+    return ts.strftime('%Y-%m-%dT%H:%M:%S.%f')
 
 
 class _Encoder(_BaseEncoder):
@@ -118,31 +135,58 @@ def _dumps(obj):
         return json.dumps(_sanitize(obj), separators=(',', ':'), allow_nan=False)
 
 
-class _Event(object):
-    """One event being recorded: the JSON object without its stdout and
-    closing brace (head), and the text displayed so far (parts)."""
-    __slots__ = ('name', 'head', 'parts', 'verbosity', 'remote_addr')
+def _display_arg(args, kwargs, index, name, default):
+    # Display.display(self, msg, color=None, stderr=False, screen_only=False, log_only=False, newline=True)
+    return args[index] if len(args) > index else kwargs.get(name, default)
 
-    def __init__(self, name, head=None, verbosity=None, remote_addr=None):
-        self.name = name
+
+def _shown_text(args, kwargs):
+    """The text Display.display writes for these arguments, colours
+    included, or None when it only logs. Computed as Display.display does."""
+    if _display_arg(args, kwargs, 4, 'log_only', False):
+        return None
+    msg = _display_arg(args, kwargs, 0, 'msg', '')
+    color = _display_arg(args, kwargs, 1, 'color', None)
+    newline = _display_arg(args, kwargs, 5, 'newline', True)
+    if not isinstance(msg, str):
+        msg = str(msg)
+    has_newline = msg.endswith('\n')
+    if has_newline:
+        msg = msg[:-1]
+    if color:
+        msg = stringc(msg, color)  # plain text unless Ansible uses colours
+    if has_newline or newline:
+        msg += '\n'
+    return msg
+
+
+class _Event(object):
+    """A callback event being recorded: the JSON object without its stdout
+    and closing brace (head), and the text displayed so far (parts)."""
+    __slots__ = ('head', 'parts')
+
+    def __init__(self, head=None):
         self.head = head
         self.parts = []
-        self.verbosity = verbosity
-        self.remote_addr = remote_addr
 
 
 class _Channel(object):
     """The side channel, shared by the patched Display and the callback
     object. Everything that touches `current` or writes runs under `lock`, so
     the main thread and the strategy's results thread never interleave
-    events (ansible calls callbacks and Display from both)."""
+    events (ansible calls callbacks and Display from both).
+
+    Forked workers inherit this object along with the patched Display: they
+    never write or take the lock (another thread may have held it at the
+    fork); they forward their events to the main process (see forward)."""
 
     def __init__(self, fd):
         self.fd = fd
         self.pid = os.getpid()
         self.lock = threading.RLock()
-        self.current = None      # innermost open _Event
+        self.current = None      # the open callback _Event
         self.context = dict      # callable returning the context keys
+        self.local = threading.local()  # .marks: those of the Display methods running in this thread
         self.reported = False
         try:
             self.max_res = int(os.environ.get('MAX_EVENT_RES', '700000'))
@@ -150,8 +194,26 @@ class _Channel(object):
             self.max_res = 700000
 
     def usable(self):
-        # Forked workers inherit the patched Display: they must fall through.
+        """In the main process, with the channel open."""
         return self.fd is not None and os.getpid() == self.pid
+
+    def forked(self):
+        """In a process forked from the main one while the channel was open."""
+        return self.fd is not None and os.getpid() != self.pid
+
+    def marks(self):
+        return getattr(self.local, 'marks', None) or {}
+
+    @contextlib.contextmanager
+    def marked(self, marks):
+        saved = self.marks()
+        merged = dict(saved)
+        merged.update(marks)
+        self.local.marks = merged
+        try:
+            yield
+        finally:
+            self.local.marks = saved
 
     def report(self, exc):
         if self.reported:
@@ -176,7 +238,16 @@ class _Channel(object):
             self.fd = None
             self.report(exc)
 
-    def head(self, name, event_data, verbosity=None, res=None, has_res=False):
+    def res_too_big(self, res):
+        # ansible-runner's rule: len(str(res)) > MAX_EVENT_RES. str() counts
+        # a non-ASCII character once, where the escaped JSON has 6 bytes.
+        try:
+            size = len(str(res))
+        except Exception:
+            size = len(_dumps(res))
+        return size > self.max_res
+
+    def head(self, name, event_data, verbosity=None, res=None, has_res=False, pid=None):
         """Encode everything but stdout; event_data must hold 'uuid'."""
         uid = event_data['uuid']
         obj = {'event': name, 'uuid': uid}
@@ -185,7 +256,7 @@ class _Channel(object):
             if parent and parent != uid:
                 obj['parent_uuid'] = parent
                 break
-        obj['pid'] = self.pid
+        obj['pid'] = self.pid if pid is None else pid
         obj['created'] = _iso(_now())
         if verbosity is not None:
             obj['verbosity'] = verbosity
@@ -193,19 +264,43 @@ class _Channel(object):
         text = _dumps(obj)
         if not has_res:
             return text[:-1]
-        res_json = _dumps(res)
-        if len(res_json) > self.max_res:
-            res_json = '{}'
+        res_json = '{}' if self.res_too_big(res) else _dumps(res)
         # text ends with the '}' of event_data then the outer '}'.
         return text[:-2] + ',"res":' + res_json + '}'
 
-    def display_event(self, ev):
-        """Turn a lazily opened Display-method event into a real one."""
+    def display_head(self, pid=None):
+        """The head of an event for text displayed outside any callback
+        event, as ansible-runner makes it: the context, the marks of the
+        Display methods running (the verbosity goes to the top level), a
+        uuid of its own, the name from the marks."""
         data = dict(self.context())
-        if ev.remote_addr is not None:
-            data['remote_addr'] = ev.remote_addr
+        verbosity = None
+        for key, value in self.marks().items():
+            if key == 'verbosity':
+                verbosity = value
+            else:
+                data[key] = value
         data['uuid'] = str(uuid.uuid4())
-        ev.head = self.head(ev.name, data, verbosity=ev.verbosity)
+        name = next((k for k in EVENT_MARKS if data.get(k)), 'verbose')
+        return self.head(name, data, verbosity=verbosity, pid=pid)
+
+    def forward(self, display, args, kwargs):
+        """In a forked worker, about to display: the event ansible-runner
+        records for it in the worker itself (the worker's pid, the task
+        context, the marks, no text: the text is displayed, and recorded,
+        by the main process). It goes to the main process through Ansible's
+        final queue, as the text does, so it arrives before the text and
+        only the main process writes to the channel."""
+        if _display_arg(args, kwargs, 4, 'log_only', False):
+            return
+        queue = getattr(display, '_final_q', None)
+        if queue is None:
+            return  # not a task worker: its text goes straight to the output
+        line = self.display_head(pid=os.getpid()) + ',"stdout":""}\n'
+        if _names_method(queue):
+            queue.send_display('display', '', **{FORWARD_KW: line})
+        else:
+            queue.send_display('', **{FORWARD_KW: line})
 
     def finish(self, ev):
         if ev.head is None:
@@ -217,20 +312,21 @@ class _Channel(object):
 _STATE_ATTR = '_ansible_worker_channel'
 
 
-def _shown_text(args, kwargs):
-    """The text Display.display writes for these arguments (without color),
-    or None when it only logs."""
-    # display(self, msg, color=None, stderr=False, screen_only=False, log_only=False, newline=True)
-    msg = args[0] if args else kwargs.get('msg', '')
-    log_only = args[4] if len(args) > 4 else kwargs.get('log_only', False)
-    if log_only:
-        return None
-    newline = args[5] if len(args) > 5 else kwargs.get('newline', True)
-    if not isinstance(msg, str):
-        msg = str(msg)
-    if msg.endswith('\n') or not newline:
-        return msg
-    return msg + '\n'
+_NAMES_METHOD = {}
+
+
+def _names_method(queue):
+    """Whether the queue's send_display takes the name of the Display
+    method to call first (ansible-core 2.16 and later); in 2.14 the main
+    process always calls Display.display with the arguments."""
+    kind = type(queue)
+    if kind not in _NAMES_METHOD:
+        try:
+            params = list(inspect.signature(queue.send_display).parameters)
+        except (TypeError, ValueError):
+            params = []
+        _NAMES_METHOD[kind] = bool(params) and params[0] == 'method'
+    return _NAMES_METHOD[kind]
 
 
 # With the side channel on, captured text already travels inside the events:
@@ -252,6 +348,19 @@ def _captured(orig, self, args, kwargs):
 def _wrap_display(orig):
     def display(self, *args, **kwargs):
         ch = getattr(Display, _STATE_ATTR)
+        forwarded = kwargs.pop(FORWARD_KW, None)
+        if forwarded is not None:
+            # A worker's event (see _Channel.forward), nothing to display.
+            if ch.usable():
+                with ch.lock:
+                    ch.write(forwarded.encode('utf-8', 'surrogatepass'))
+            return None
+        if ch.forked():
+            try:
+                ch.forward(self, args, kwargs)
+            except Exception as exc:
+                ch.report(exc)
+            return orig(self, *args, **kwargs)
         if not ch.usable():
             return orig(self, *args, **kwargs)
         with ch.lock:
@@ -259,21 +368,22 @@ def _wrap_display(orig):
                 text = _shown_text(args, kwargs)
             except Exception:
                 text = None
-            ev = ch.current
             if text is None:
                 return orig(self, *args, **kwargs)
+            ev = ch.current
             if ev is not None:
                 if ev.head is None:
+                    # A callback event whose data could not be built.
                     try:
-                        ch.display_event(ev)
+                        ev.head = ch.display_head()
                     except Exception as exc:
                         ch.report(exc)
                 ev.parts.append(text)
                 return _captured(orig, self, args, kwargs)
-            # Plain display outside any event: an event of its own.
-            ev = _Event('verbose')
+            # Displayed outside any callback event: an event of its own.
+            ev = _Event()
             try:
-                ch.display_event(ev)
+                ev.head = ch.display_head()
             except Exception as exc:
                 ch.report(exc)
             ev.parts.append(text)
@@ -288,27 +398,15 @@ def _wrap_display(orig):
     return display
 
 
-def _run_display_event(ch, ev, orig, self, args, kwargs):
-    with ch.lock:
-        if ch.current is not None:
-            # Inside a callback event (or another Display method): the text
-            # belongs to that event.
-            return orig(self, *args, **kwargs)
-        ch.current = ev
-        try:
-            return orig(self, *args, **kwargs)
-        finally:
-            ch.current = None
-            # Nothing displayed (duplicate warning, low verbosity): no event.
-            ch.finish(ev)
-
-
-def _wrap_method(name, orig):
+def _wrap_marked(name, orig):
     def method(self, *args, **kwargs):
         ch = getattr(Display, _STATE_ATTR)
-        if not ch.usable() or (name == 'debug' and not C.DEFAULT_DEBUG):
+        # Ansible calls debug all the time; it displays only with
+        # ANSIBLE_DEBUG.
+        if ch.fd is None or (name == 'debug' and not C.DEFAULT_DEBUG):
             return orig(self, *args, **kwargs)
-        return _run_display_event(ch, _Event(name), orig, self, args, kwargs)
+        with ch.marked({name: True}):
+            return orig(self, *args, **kwargs)
     method.__name__ = orig.__name__
     method.__doc__ = orig.__doc__
     return method
@@ -317,10 +415,13 @@ def _wrap_method(name, orig):
 def _wrap_verbose(orig):
     def verbose(self, msg, host=None, caplevel=2):
         ch = getattr(Display, _STATE_ATTR)
-        if not ch.usable() or self.verbosity <= caplevel:
+        if ch.fd is None or self.verbosity <= caplevel:
+            return orig(self, msg, host=host, caplevel=caplevel)  # displays nothing
+        marks = {'verbose': True, 'verbosity': caplevel + 1}
+        if host is not None:
+            marks['remote_addr'] = host
+        with ch.marked(marks):
             return orig(self, msg, host=host, caplevel=caplevel)
-        ev = _Event('verbose', verbosity=caplevel + 1, remote_addr=host)
-        return _run_display_event(ch, ev, orig, self, (msg,), {'host': host, 'caplevel': caplevel})
     verbose.__name__ = orig.__name__
     verbose.__doc__ = orig.__doc__
     return verbose
@@ -349,8 +450,10 @@ def _open_channel():
     ch = _Channel(fd)
     setattr(Display, _STATE_ATTR, ch)
     Display.display = _wrap_display(Display.display)
-    for name in DISPLAY_EVENTS:
-        setattr(Display, name, _wrap_method(name, getattr(Display, name)))
+    for name in MARKED_METHODS:
+        method = getattr(Display, name, None)
+        if method is not None:
+            setattr(Display, name, _wrap_marked(name, method))
     Display.verbose = _wrap_verbose(Display.verbose)
     return ch
 
@@ -466,7 +569,7 @@ class CallbackModule(DefaultCallbackModule):
         if ch is None or not ch.usable():
             return func(*args)
         with ch.lock:
-            ev = _Event(name)
+            ev = _Event()
             try:
                 ev.head = self._head(name, data_fn() if data_fn is not None else {}, task)
             except Exception as exc:
