@@ -38,7 +38,8 @@
 //     symlink or a file of the zip, a symlink whose target is absolute or
 //     resolves (through the zip's and the destination's symlinks) outside
 //     the destination: each refuses the whole zip, with an *ExtractError
-//     that names the entry;
+//     that names the entry (symlinks already in the destination are taken
+//     as they are when the zip is checked);
 //   - every write goes through an os.Root opened on the destination, so
 //     that even a symlink swapped in by another process cannot take a
 //     write outside it; symlinks are created last, so no entry is ever

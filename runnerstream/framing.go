@@ -59,6 +59,7 @@ type FramingError struct {
 	Err error
 }
 
+// Error says which line is at fault and why.
 func (e *FramingError) Error() string {
 	return fmt.Sprintf("runnerstream: line %d: %v", e.Line, e.Err)
 }
@@ -79,6 +80,7 @@ type ExtractError struct {
 	Err error
 }
 
+// Error says which entry, if any, is at fault and why.
 func (e *ExtractError) Error() string {
 	if e.Entry == "" {
 		return fmt.Sprintf("runnerstream: zip block: %v", e.Err)
@@ -395,9 +397,12 @@ func (r *Reader) Skip() error {
 }
 
 // Unzip reads the announced zip block into a temporary file (in TempDir),
-// then extracts it into dest, which it creates if needed. Extraction never
-// writes outside dest (see the package documentation); on error, what was
-// extracted so far stays in dest.
+// then extracts it into dest, which it creates (mode 0700) if needed.
+// Extraction never writes outside dest (see the package documentation).
+// Errors are *ExtractError; after one in the zip itself (not its base64)
+// the stream can still be read. A zip refused while being checked leaves
+// dest untouched; one that fails while being written (a zip bomb, a full
+// disk) leaves what was written so far.
 func (r *Reader) Unzip(dest string) error {
 	if !r.pending {
 		return ErrNoZip

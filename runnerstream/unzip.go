@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,6 +45,14 @@ type unzipper struct {
 	byName map[string]*unzipEntry
 	order  []*unzipEntry // zip order
 	total  int64         // bytes decompressed so far
+	steps  int           // path components walked while checking symlinks
+	disk   map[string]unzipDiskLink
+}
+
+// unzipDiskLink caches what linkAt found on disk: one Lstat per path.
+type unzipDiskLink struct {
+	target string
+	isLink bool
 }
 
 // extractZip extracts the zip of size bytes in ra into dest. The whole
@@ -69,7 +78,7 @@ func extractZip(ra io.ReaderAt, size int64, dest string, lim Limits) error {
 		return &ExtractError{Err: err}
 	}
 	defer root.Close()
-	x := &unzipper{root: root, lim: lim, byName: make(map[string]*unzipEntry, len(zr.File))}
+	x := &unzipper{root: root, lim: lim, byName: make(map[string]*unzipEntry, len(zr.File)), disk: map[string]unzipDiskLink{}}
 	if err := x.plan(zr.File); err != nil {
 		return err
 	}
@@ -247,6 +256,9 @@ func (x *unzipper) readTarget(e *unzipEntry) error {
 	if len(data) > maxLinkTarget {
 		return fmt.Errorf("%w: target longer than %d bytes", ErrUnsafeLink, maxLinkTarget)
 	}
+	if x.total > unzipMaxLinkBytes { // only targets are read so far
+		return fmt.Errorf("%w: symlink targets over %d bytes in all", ErrTooLarge, unzipMaxLinkBytes)
+	}
 	e.target = string(data)
 	return nil
 }
@@ -261,19 +273,37 @@ func (x *unzipper) checkLink(e *unzipEntry) error {
 	case t == "":
 		return fmt.Errorf("%w: empty target", ErrUnsafeLink)
 	case strings.HasPrefix(t, "/"):
-		return fmt.Errorf("%w: absolute target %q", ErrUnsafeLink, t)
+		return fmt.Errorf("%w: absolute target %s", ErrUnsafeLink, unzipQuote(t))
 	case strings.ContainsAny(t, "\\\x00"), len(t) >= 2 && t[1] == ':' && unzipIsLetter(t[0]):
-		return fmt.Errorf("%w: target %q has a backslash, NUL or drive letter", ErrUnsafeLink, t)
+		return fmt.Errorf("%w: target %s has a backslash, NUL or drive letter", ErrUnsafeLink, unzipQuote(t))
 	}
 	if err := x.resolveInside(path.Dir(e.name), t); err != nil {
-		return fmt.Errorf("target %q: %w", t, err)
+		return fmt.Errorf("target %s: %w", unzipQuote(t), err)
 	}
 	return nil
 }
 
-// unzipMaxHops bounds the symlinks followed while resolving one target,
-// as the kernel's ELOOP does (40 on Linux).
-const unzipMaxHops = 40
+// unzipQuote quotes a symlink target for an error, cut short: a target
+// may be 4 KiB of "./".
+func unzipQuote(t string) string {
+	if len(t) > 80 {
+		return strconv.Quote(t[:80]) + "..."
+	}
+	return strconv.Quote(t)
+}
+
+// Bounds on checking symlinks, so that a zip of many long, chained links
+// costs memory and time in proportion to a normal one, not quadratically:
+//   - unzipMaxHops: symlinks followed while resolving one target, as the
+//     kernel's ELOOP (40 on Linux);
+//   - unzipMaxSteps: path components walked for the whole zip (a normal
+//     link takes a handful; 100000 links of 20 components fit);
+//   - unzipMaxLinkBytes: all symlink targets of a zip, held in memory.
+const (
+	unzipMaxHops      = 40
+	unzipMaxSteps     = 2 << 20
+	unzipMaxLinkBytes = 16 << 20
+)
 
 // resolveInside resolves target from dir the way the kernel would, one
 // component at a time, substituting every symlink met. A lexical
@@ -286,6 +316,9 @@ func (x *unzipper) resolveInside(dir, target string) error {
 	for len(pending) > 0 {
 		c := pending[0]
 		pending = pending[1:]
+		if x.steps++; x.steps > unzipMaxSteps {
+			return fmt.Errorf("%w: symlinks too long or too many to check", ErrUnsafeLink)
+		}
 		switch c {
 		case "", ".":
 			continue
@@ -297,7 +330,11 @@ func (x *unzipper) resolveInside(dir, target string) error {
 			continue
 		}
 		stack = append(stack, c)
-		t, isLink, err := x.linkAt(strings.Join(stack, "/"))
+		p := strings.Join(stack, "/")
+		if len(p) > maxLinkTarget {
+			return fmt.Errorf("%w: resolves to a path over %d bytes", ErrUnsafeLink, maxLinkTarget)
+		}
+		t, isLink, err := x.linkAt(p)
 		if err != nil || !isLink {
 			if err != nil {
 				return err
@@ -323,6 +360,18 @@ func (x *unzipper) linkAt(p string) (string, bool, error) {
 	if e, ok := x.byName[p]; ok && e.kind != unzipOther {
 		return e.target, e.kind == unzipLink, nil
 	}
+	if d, ok := x.disk[p]; ok {
+		return d.target, d.isLink, nil
+	}
+	t, isLink, err := x.diskLinkAt(p)
+	if err == nil {
+		x.disk[p] = unzipDiskLink{t, isLink}
+	}
+	return t, isLink, err
+}
+
+// diskLinkAt reports whether p is a symlink in the destination now.
+func (x *unzipper) diskLinkAt(p string) (string, bool, error) {
 	fi, err := x.root.Lstat(p)
 	switch {
 	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
@@ -508,7 +557,7 @@ func (c *unzipCounter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	c.x.total += int64(n)
-	if false {
+	if c.x.total > c.x.lim.MaxUnzipped {
 		return 0, fmt.Errorf("%w: more than %d bytes unzipped", ErrTooLarge, c.x.lim.MaxUnzipped)
 	}
 	compressed := float64(max(c.e.f.CompressedSize64, 1))

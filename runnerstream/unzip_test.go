@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto/rand"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -53,12 +54,12 @@ func rsZip(t testing.TB, entries []rsEntry) []byte {
 // rsUnzip frames the zip mk makes (it may aim at the canary) as a stream
 // and extracts it into a sandbox's dest; prepare, when set, may put
 // things in dest first.
-func rsUnzip(t *testing.T, mk func(canary string) []byte, lim runnerstream.Limits, prepare func(dest string)) (string, error) {
+func rsUnzip(t *testing.T, mk func(canary string) []byte, lim runnerstream.Limits, prepare func(dest string) error) (string, error) {
 	base, dest, canary := rsSandbox(t)
 	zipBytes := mk(canary)
 	if prepare != nil {
 		require.NoError(t, os.Mkdir(dest, 0o755))
-		prepare(dest)
+		require.NoError(t, prepare(dest))
 	}
 	r := runnerstream.NewReader(bytes.NewReader(rsBlock(zipBytes)), lim)
 	rsNextKind(t, r, runnerstream.KindZip)
@@ -70,18 +71,22 @@ func rsUnzip(t *testing.T, mk func(canary string) []byte, lim runnerstream.Limit
 	return dest, err
 }
 
-// Every hostile zip is refused, with an error naming the entry, and
-// writes nothing outside dest.
-func TestHostileZips(t *testing.T) {
-	zeros := strings.Repeat("\x00", 4<<20)
-	cases := []struct {
-		name    string
-		entries func(canary string) []rsEntry
-		lim     runnerstream.Limits
-		prepare func(dest string)
-		is      error
-		entry   string
-	}{
+// rsHostile is a zip that must be refused.
+type rsHostile struct {
+	name    string
+	entries func(canary string) []rsEntry
+	lim     runnerstream.Limits
+	prepare func(dest string) error
+	is      error
+	entry   string // the entry the error must name
+	partial bool   // refused while writing, not while checking
+}
+
+func rsEvilLink(dest string) error { return os.Symlink("../canary", filepath.Join(dest, "evil")) }
+
+// rsHostileNames are entries whose names leave dest.
+func rsHostileNames() []rsHostile {
+	return []rsHostile{
 		{name: "dot-dot entry", is: runnerstream.ErrUnsafePath, entry: "../canary/x",
 			entries: func(string) []rsEntry { return []rsEntry{{name: "ok"}, {name: "../canary/x", data: "x"}} }},
 		{name: "dot-dot inside", is: runnerstream.ErrUnsafePath, entry: "a/../../canary/x",
@@ -96,55 +101,85 @@ func TestHostileZips(t *testing.T) {
 			entries: func(string) []rsEntry { return []rsEntry{{name: "a\x00b", data: "x"}} }},
 		{name: "empty name", is: runnerstream.ErrUnsafePath, entry: "/",
 			entries: func(string) []rsEntry { return []rsEntry{{name: "/", mode: rsDir}} }},
-		{name: "symlink absolute", is: runnerstream.ErrUnsafeLink, entry: "l",
-			entries: func(c string) []rsEntry { return []rsEntry{{name: "l", mode: rsLink, data: c}} }},
-		{name: "symlink relative outside", is: runnerstream.ErrUnsafeLink, entry: "d/l",
-			entries: func(string) []rsEntry {
-				return []rsEntry{{name: "d/", mode: rsDir}, {name: "d/l", mode: rsLink, data: "../../canary"}}
-			}},
-		{name: "symlink through a symlink to the root", is: runnerstream.ErrUnsafeLink, entry: "a",
-			// "b/../canary" is "canary" to path.Clean, "../canary" to the kernel.
-			entries: func(string) []rsEntry {
-				return []rsEntry{{name: "b", mode: rsLink, data: "."}, {name: "a", mode: rsLink, data: "b/../canary"}}
-			}},
-		{name: "symlink loop", is: runnerstream.ErrUnsafeLink, entry: "a",
-			entries: func(string) []rsEntry {
-				return []rsEntry{{name: "a", mode: rsLink, data: "b"}, {name: "b", mode: rsLink, data: "a"}, {name: "c", mode: rsLink, data: "a/x"}}
-			}},
-		{name: "symlink then write through it", is: runnerstream.ErrUnsafePath, entry: "a/passwd",
-			entries: func(c string) []rsEntry {
-				return []rsEntry{{name: "a", mode: rsLink, data: c}, {name: "a/passwd", data: "root::0:0::/:/bin/sh"}}
-			}},
-		{name: "inside symlink then write through it", is: runnerstream.ErrUnsafePath, entry: "a/x",
-			entries: func(string) []rsEntry {
-				return []rsEntry{{name: "sub/", mode: rsDir}, {name: "a", mode: rsLink, data: "sub"}, {name: "a/x", data: "x"}}
-			}},
 		{name: "entry below a file", is: runnerstream.ErrUnsafePath, entry: "f/x",
 			entries: func(string) []rsEntry { return []rsEntry{{name: "f/x", data: "x"}, {name: "f", data: "x"}} }},
-		{name: "symlink through a symlink already in dest", is: runnerstream.ErrUnsafeLink, entry: "l",
-			prepare: func(dest string) { require.NoError(t, os.Symlink("../canary", filepath.Join(dest, "evil"))) },
-			entries: func(string) []rsEntry { return []rsEntry{{name: "l", mode: rsLink, data: "evil/x"}} }},
-		{name: "file through a symlink already in dest", entry: "evil/x",
-			prepare: func(dest string) { require.NoError(t, os.Symlink("../canary", filepath.Join(dest, "evil"))) },
-			entries: func(string) []rsEntry { return []rsEntry{{name: "evil/x", data: "x"}} }},
 		{name: "duplicate entry", is: runnerstream.ErrDuplicate, entry: "a",
 			entries: func(string) []rsEntry {
 				return []rsEntry{{name: "a/", mode: rsDir}, {name: "a", mode: rsLink, data: "/"}}
 			}},
-		{name: "zip bomb ratio", is: runnerstream.ErrRatio, entry: "zeros",
+		{name: "file through a symlink already in dest", entry: "evil/x", partial: true, prepare: rsEvilLink,
+			entries: func(string) []rsEntry { return []rsEntry{{name: "evil/x", data: "x"}} }},
+	}
+}
+
+// rsHostileLinks are symlinks that lead outside dest, or writes through
+// them.
+func rsHostileLinks() []rsHostile {
+	link := func(name, target string) rsEntry { return rsEntry{name: name, mode: rsLink, data: target} }
+	return []rsHostile{
+		{name: "symlink absolute", is: runnerstream.ErrUnsafeLink, entry: "l",
+			entries: func(c string) []rsEntry { return []rsEntry{link("l", c)} }},
+		{name: "symlink relative outside", is: runnerstream.ErrUnsafeLink, entry: "d/l",
+			entries: func(string) []rsEntry { return []rsEntry{{name: "d/", mode: rsDir}, link("d/l", "../../canary")} }},
+		// "b/../canary" is "canary" to path.Clean, "../canary" to the kernel.
+		{name: "symlink through a symlink to the root", is: runnerstream.ErrUnsafeLink, entry: "a",
+			entries: func(string) []rsEntry { return []rsEntry{link("b", "."), link("a", "b/../canary")} }},
+		{name: "symlink loop", is: runnerstream.ErrUnsafeLink, entry: "a",
+			entries: func(string) []rsEntry { return []rsEntry{link("a", "b"), link("b", "a"), link("c", "a/x")} }},
+		{name: "symlink then write through it", is: runnerstream.ErrUnsafePath, entry: "a/passwd",
+			entries: func(c string) []rsEntry {
+				return []rsEntry{link("a", c), {name: "a/passwd", data: "root::0:0::/:/bin/sh"}}
+			}},
+		{name: "inside symlink then write through it", is: runnerstream.ErrUnsafePath, entry: "a/x",
+			entries: func(string) []rsEntry { return []rsEntry{{name: "sub/", mode: rsDir}, link("a", "sub"), {name: "a/x"}} }},
+		{name: "symlink through a symlink already in dest", is: runnerstream.ErrUnsafeLink, entry: "l", prepare: rsEvilLink,
+			entries: func(string) []rsEntry { return []rsEntry{link("l", "evil/x")} }},
+	}
+}
+
+// rsHostileSizes are zip bombs and zips over the limits.
+func rsHostileSizes() []rsHostile {
+	zeros := strings.Repeat("\x00", 4<<20)
+	return []rsHostile{
+		{name: "zip bomb ratio", is: runnerstream.ErrRatio, entry: "zeros", partial: true,
 			entries: func(string) []rsEntry { return []rsEntry{{name: "zeros", data: zeros}} }},
 		{name: "zip bomb total", is: runnerstream.ErrTooLarge, lim: runnerstream.Limits{MaxUnzipped: 1 << 20}, entry: "b",
 			entries: func(string) []rsEntry {
 				return []rsEntry{{name: "a", data: zeros[:600<<10]}, {name: "b", data: zeros[:600<<10]}}
 			}},
+		{name: "symlink maze", is: runnerstream.ErrUnsafeLink, entries: func(string) []rsEntry {
+			// Two chains of 40 links, each target 2000 components long:
+			// checking them all walks over 3 million components.
+			var maze []rsEntry
+			for c := range 2 {
+				for i := range 40 {
+					next := fmt.Sprintf("c%d-%d", c, i+1)
+					maze = append(maze, rsEntry{name: fmt.Sprintf("c%d-%d", c, i), mode: rsLink, data: strings.Repeat("./", 1995) + next})
+				}
+			}
+			return maze
+		}},
 		{name: "too many entries", is: runnerstream.ErrTooManyEntries, lim: runnerstream.Limits{MaxEntries: 3},
 			entries: func(string) []rsEntry { return []rsEntry{{name: "a"}, {name: "b"}, {name: "c"}, {name: "d"}} }},
 	}
+}
+
+// Every hostile zip is refused, with an error naming the entry, and
+// writes nothing outside dest.
+func TestHostileZips(t *testing.T) {
+	cases := append(append(rsHostileNames(), rsHostileLinks()...), rsHostileSizes()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			mk := func(canary string) []byte { return rsZip(t, c.entries(canary)) }
-			_, err := rsUnzip(t, mk, c.lim, c.prepare)
+			dest, err := rsUnzip(t, mk, c.lim, c.prepare)
 			require.Error(t, err)
+			t.Log(err)
+			if !c.partial { // the whole zip is checked before anything is written
+				written, _ := os.ReadDir(dest)
+				for _, w := range written {
+					require.Equal(t, "evil", w.Name(), "written before the zip was refused")
+				}
+			}
 			if c.is != nil {
 				require.ErrorIs(t, err, c.is)
 			}
@@ -192,10 +227,12 @@ func TestLyingSizes(t *testing.T) {
 // what is in the way of an entry is replaced, never followed.
 func TestExtractReplacesWhatIsInTheWay(t *testing.T) {
 	entries := []rsEntry{{name: "fifo", mode: rsFIFO}, {name: "f", data: "new"}, {name: "l", mode: rsLink, data: "f"}}
-	dest, err := rsUnzip(t, rsBytes(rsZip(t, entries)), runnerstream.Limits{}, func(dest string) {
+	dest, err := rsUnzip(t, rsBytes(rsZip(t, entries)), runnerstream.Limits{}, func(dest string) error {
 		// f is a symlink to the canary: writing f must not write there.
-		require.NoError(t, os.Symlink("../canary/f", filepath.Join(dest, "f")))
-		require.NoError(t, os.WriteFile(filepath.Join(dest, "l"), []byte("old"), 0o644))
+		if err := os.Symlink("../canary/f", filepath.Join(dest, "f")); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dest, "l"), []byte("old"), 0o644)
 	})
 	require.NoError(t, err)
 	got, err := os.ReadFile(filepath.Join(dest, "f"))

@@ -23,8 +23,12 @@ type stage struct {
 	argv []string
 }
 
-func ours(args ...string) stage   { return stage{"ansible-worker " + args[0], append([]string{binary}, args...)} }
-func runner(args ...string) stage { return stage{"ansible-runner " + args[0], append([]string{ansibleRunner}, args...)} }
+func ours(args ...string) stage {
+	return stage{"ansible-worker " + args[0], append([]string{binary}, args...)}
+}
+func runner(args ...string) stage {
+	return stage{"ansible-runner " + args[0], append([]string{ansibleRunner}, args...)}
+}
 
 // pipeline runs the stages with each one's stdout on the next one's stdin
 // and returns the last one's stdout and every exit code.

@@ -286,8 +286,9 @@ type sequencer struct {
 
 var emptyObject = json.RawMessage(`{}`)
 
-// createdLayout is the form of created: naive UTC with microseconds, as
-// ansible-runner 2.3.1 writes it (datetime.utcnow().isoformat()).
+// createdLayout is the form of created: naive UTC, as ansible-runner 2.3.1
+// writes it (datetime.utcnow().isoformat()), always with microseconds (the
+// plugin's timestamps have the same form).
 const createdLayout = "2006-01-02T15:04:05.000000"
 
 // event turns one line into an event. eof reports the plugin's end marker.

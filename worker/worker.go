@@ -159,7 +159,7 @@ func New(cfg Config, ports Ports, log *slog.Logger) (*Worker, error) {
 		cfg: cfg, ports: ports, log: log.With("worker", cfg.WorkerID, "group", cfg.Group),
 		pluginDir: dir, gitLocks: map[string]*sync.Mutex{}, running: map[string]context.CancelCauseFunc{},
 		execProcess: func(ctx context.Context, p *Process) (Exit, error) {
-			p.Color = cfg.EventColor
+			p.Color = cfg.EventColor // a setting of the worker, not of the task
 			return p.Run(ctx)
 		},
 		ready: make(chan struct{}),
