@@ -1,0 +1,127 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// peakRSS follows a process's high-water mark of resident memory (VmHWM)
+// until stop is called, and returns the last value read, in bytes.
+func peakRSS(pid int) (stop func() int64) {
+	var mu sync.Mutex
+	var peak int64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			if v := vmHWM(pid); v > 0 {
+				mu.Lock()
+				peak = max(peak, v)
+				mu.Unlock()
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-finished
+		mu.Lock()
+		defer mu.Unlock()
+		return peak
+	}
+}
+
+func vmHWM(pid int) int64 {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// bigPrivateDataDir writes a private data directory with size bytes of
+// incompressible files besides the playbook.
+func bigPrivateDataDir(t *testing.T, size int64) string {
+	t.Helper()
+	dir := privateDataDir(t, "quick.yml")
+	rng := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 1<<20)
+	const files = 4
+	for i := range files {
+		f, err := os.Create(filepath.Join(dir, "project", "blob-"+strconv.Itoa(i)))
+		require.NoError(t, err)
+		for n := int64(0); n < size/files; n += int64(len(buf)) {
+			_, _ = rng.Read(buf)
+			_, err = f.Write(buf)
+			require.NoError(t, err)
+		}
+		require.NoError(t, f.Close())
+	}
+	return dir
+}
+
+// A 200 MB private data directory goes through transmit | worker |
+// process with the worker's resident memory staying under 64 MB.
+func TestStreamLargeDirectoryMemory(t *testing.T) {
+	t.Parallel()
+	dir := bigPrivateDataDir(t, 200<<20)
+	stream := filepath.Join(t.TempDir(), "transmit.bin")
+	f, err := os.Create(stream)
+	require.NoError(t, err)
+	tr := exec.Command(binary, "transmit", dir, "-p", "quick.yml", "--ident", "big")
+	tr.Stdout = f
+	start := time.Now()
+	require.NoError(t, tr.Run())
+	require.NoError(t, f.Close())
+	st, err := os.Stat(stream)
+	require.NoError(t, err)
+	require.Greater(t, st.Size(), int64(200<<20), "the blobs do not compress")
+	t.Logf("transmit: %d MB stream in %s", st.Size()>>20, time.Since(start).Round(time.Millisecond))
+
+	in, err := os.Open(stream)
+	require.NoError(t, err)
+	defer in.Close()
+	var out bytes.Buffer
+	w := exec.Command(binary, "worker")
+	w.Stdin, w.Stdout = in, &out
+	start = time.Now()
+	require.NoError(t, w.Start())
+	stop := peakRSS(w.Process.Pid)
+	err = w.Wait()
+	peak := stop()
+	require.NoError(t, err, out.String())
+	t.Logf("worker: peak RSS %.1f MB, %s", float64(peak)/(1<<20), time.Since(start).Round(time.Millisecond))
+	require.Positive(t, peak)
+	require.Less(t, peak, int64(64<<20), "the worker's peak resident memory")
+
+	p := exec.Command(binary, "process", dir, "--ident", "big")
+	p.Stdin = &out
+	require.NoError(t, p.Run())
+	b, err := os.ReadFile(filepath.Join(dir, "artifacts", "big", "status"))
+	require.NoError(t, err)
+	require.Equal(t, "successful", string(b))
+}
