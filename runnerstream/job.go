@@ -43,8 +43,10 @@ type Kwargs struct {
 	// Playbook is the playbook, relative to the project directory
 	// (playbook).
 	Playbook string
-	// Module, ModuleArgs and HostPattern ask for an ad-hoc ansible
-	// command (module, module_args, host_pattern): refused by NewJob.
+	// Module asks for an ad-hoc ansible command (module): refused by
+	// NewJob. ModuleArgs and HostPattern go with it (module_args,
+	// host_pattern; the CLI also sends --hosts of a role run as
+	// host_pattern, which ansible-runner then ignores, as NewJob does).
 	Module, ModuleArgs, HostPattern string
 	// Verbosity is the number of -v (verbosity).
 	Verbosity *int
@@ -362,9 +364,12 @@ type Job struct {
 	// Args are ansible-playbook's arguments, without the executable; the
 	// playbook is the last.
 	Args []string
-	// Env holds what to add to the environment of ansible-playbook
-	// (the job's environment variables and ansible-runner's own settings,
-	// not its callback settings).
+	// Env holds what to add to the environment of ansible-playbook: the
+	// job's environment variables, then what ansible-runner sets
+	// (ANSIBLE_RETRY_FILES_ENABLED=False; ANSIBLE_HOST_KEY_CHECKING=False
+	// unless the job or this process's environment sets it;
+	// AWX_ISOLATED_DATA_DIR; the jsonfile fact cache in the artifact
+	// directory), but not its callback settings.
 	Env map[string]string
 	// Timeout and IdleTimeout end the run (0: none).
 	Timeout, IdleTimeout time.Duration
@@ -462,9 +467,9 @@ func jobRefuse(where, what, format string, a ...any) error {
 //     jobCmdlineOpts: --check/-C, --diff/-D, -v…/--verbose, --list-hosts,
 //     --list-tasks, --list-tags, --syntax-check, --flush-cache,
 //     --force-handlers, --limit/-l, --tags/-t, --skip-tags, --forks/-f,
-//     --extra-vars/-e, --start-at-task; no positional
-//     arguments. -e takes key=value words or a JSON/YAML mapping, never
-//     @FILE, and is rewritten with every string marked !unsafe.
+//     --extra-vars/-e, --start-at-task; no positional arguments. -e takes
+//     key=value words or a JSON/YAML mapping, never @FILE, and is
+//     rewritten with every string marked !unsafe.
 //   - host patterns (limit) and tags may not contain '@' or start with
 //     '-'; limit may not use ~regex unless o.AllowLimitRegex; forks and
 //     the timeout are bounded by o.MaxForks and o.MaxTimeout.
@@ -472,6 +477,14 @@ func jobRefuse(where, what, format string, a ...any) error {
 //     starting with ansible_ or names Ansible reserves
 //     (worker.ReservedVarName), and reach Ansible with every string
 //     tagged !unsafe, so "{{ ... }}" in them is never templated.
+//
+// What none of this covers: the project directory itself (playbooks,
+// roles, plugin directories next to them, an ansible.cfg in it,
+// group_vars) comes from the stream too and runs as code, as it does in
+// ansible-runner. The checks keep a job's settings from adding code,
+// programs, files or connections beyond what its project holds; a worker
+// that takes jobs from untrusted submitters must also decide where their
+// projects may run.
 func NewJob(kw Kwargs, pdd *PrivateDataDir, o JobOptions) (*Job, error) {
 	if pdd == nil {
 		return nil, errors.New("new job: no private data directory")
@@ -496,8 +509,8 @@ type jobBuilder struct {
 	set     Settings
 	invs    []string
 	factDir string
-	// vars are the extra vars files: after -i (env/extravars) and after
-	// them (kwargs extravars); data is nil for a file that exists.
+	// fileVars (env/extravars) and kwVars (kwargs extravars) are the -e
+	// @FILE arguments; data is nil for a file that exists already.
 	fileVars, kwVars jobVarsFile
 }
 
@@ -531,8 +544,8 @@ func (b *jobBuilder) unsupported() error {
 	switch {
 	case kw.Binary != "":
 		return jobRefuse("kwargs", "binary", "not supported: ansible-worker runs ansible-playbook")
-	case kw.Module != "" || kw.ModuleArgs != "" || kw.HostPattern != "":
-		return jobRefuse("kwargs", "module", "ad-hoc commands (module, module_args, host_pattern) are not supported: name a playbook")
+	case kw.Module != "":
+		return jobRefuse("kwargs", "module", "ad-hoc commands are not supported: name a playbook")
 	case kw.ProcessIsolation != nil && *kw.ProcessIsolation, b.set.ProcessIsolation:
 		return jobRefuse(b.where(kw.ProcessIsolation != nil && *kw.ProcessIsolation), "process_isolation",
 			"not supported: ansible-worker runs ansible-playbook directly, not in a container or bwrap; isolate the worker itself")
@@ -739,6 +752,9 @@ func jobResolve(base, baseName, rel string) (string, error) {
 	if !pddInside(base, real) {
 		return "", fmt.Errorf("%q leads outside %s", q, baseName)
 	}
+	if jobHidden(base, real) {
+		return "", fmt.Errorf("%q leads to a hidden file or directory", q)
+	}
 	return real, nil
 }
 
@@ -746,7 +762,7 @@ func jobResolve(base, baseName, rel string) (string, error) {
 func (b *jobBuilder) timeouts() error {
 	t, where, what := b.set.JobTimeout, "env/settings", "job_timeout"
 	if len(b.kw.Settings) > 0 {
-		where = "settings"
+		where = "kwargs settings"
 	}
 	if b.kw.Timeout != nil && *b.kw.Timeout != 0 {
 		where, what = "kwargs", "timeout"

@@ -19,20 +19,14 @@ func TestDefaultLimits(t *testing.T) {
 	}, d)
 }
 
-// A zero Limits must not mean "no limit": a line over the default is
-// refused, and one under it is read.
+// A zero or negative field must not mean "no limit": it takes its
+// default, in the Reader too.
 func TestZeroLimitsTakeDefaults(t *testing.T) {
-	long := io.MultiReader(strings.NewReader(`{"event": "x", "stdout": "`),
-		io.LimitReader(rsRepeat('a'), 64<<20), strings.NewReader(`"}`+"\n"))
-	r := NewReader(long, Limits{})
-	_, err := r.Next()
-	require.ErrorIs(t, err, ErrLineTooLong)
-
-	ok := `{"event": "x", "stdout": "` + strings.Repeat("a", 1<<20) + `"}` + "\n"
-	r = NewReader(strings.NewReader(ok), Limits{MaxRatio: math.NaN(), MaxLine: -1})
-	m, err := r.Next()
-	require.NoError(t, err)
-	require.Equal(t, KindEvent, m.Kind)
+	require.Equal(t, DefaultLimits(), Limits{}.withDefaults())
+	require.Equal(t, DefaultLimits(), Limits{MaxLine: -1, MaxZip: -1, MaxUnzipped: -1, MaxEntries: -1, MaxRatio: math.NaN()}.withDefaults())
+	require.Equal(t, DefaultLimits(), NewReader(strings.NewReader(""), Limits{}).lim)
+	partial := Limits{MaxLine: 10, MaxRatio: 3}.withDefaults()
+	require.Equal(t, Limits{MaxLine: 10, MaxZip: 1 << 30, MaxUnzipped: 4 << 30, MaxEntries: 100000, MaxRatio: 3}, partial)
 }
 
 // Fields left zero take their default while the others stay as given.
