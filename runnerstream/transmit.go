@@ -31,10 +31,11 @@ func Transmit(ctx context.Context, out io.Writer, dir string, kw Kwargs) error {
 }
 
 // transmitExcluded leaves out what a worker does not need: the artifacts of
-// earlier runs, which ansible-runner would ship too.
+// earlier runs, which ansible-runner would ship too, and the files of a
+// run (its log, its pid).
 func transmitExcluded(rel string) bool {
 	rel = filepath.ToSlash(rel)
-	return rel == "artifacts" || strings.HasPrefix(rel, "artifacts/") || rel == "daemon.log"
+	return rel == "artifacts" || strings.HasPrefix(rel, "artifacts/") || rel == "daemon.log" || rel == "pid"
 }
 
 // NewIdent returns a random run identifier: a UUID in 32 hexadecimal

@@ -57,6 +57,10 @@ func Work(ctx context.Context, in io.Reader, out io.Writer, o WorkOptions) (stri
 	if err != nil {
 		return w.fail(refusal(err), err)
 	}
+	// `worker cleanup` leaves a directory alone while this process lives.
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return w.fail("Failed to write the pid file on worker.", err)
+	}
 	pdd, err := LoadPrivateDataDir(dir)
 	if err == nil {
 		var job *Job

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -107,4 +108,40 @@ func TestStreamHostileInput(t *testing.T) {
 			require.Empty(t, left, "nothing written outside the job's directory")
 		})
 	}
+}
+
+// `worker cleanup` removes old private data directories, keeps recent ones
+// and those whose job still runs, and refuses patterns that reach system
+// directories and container image options without a container engine.
+func TestStreamWorkerCleanup(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	old := time.Now().Add(-2 * time.Hour)
+	for _, name := range []string{"job-old", "job-recent", "job-running", "keep-old"} {
+		dir := filepath.Join(root, name)
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "project"), 0o700))
+		if name == "job-running" {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "pid"), []byte(fmt.Sprint(os.Getpid())), 0o600))
+		}
+		if name != "job-recent" {
+			require.NoError(t, os.Chtimes(dir, old, old))
+		}
+	}
+	out, errOut, code := runCLI(t, "worker", "cleanup", "--file-pattern", filepath.Join(root, "job-*"), "--grace-period", "60")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "Removed 1 private data directories")
+	left, err := os.ReadDir(root)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	require.ElementsMatch(t, []string{"job-recent", "job-running", "keep-old"}, names)
+
+	_, errOut, code = runCLI(t, "worker", "cleanup", "--file-pattern", "/*")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "system directory")
+	_, errOut, code = runCLI(t, "worker", "cleanup", "--file-pattern", filepath.Join(root, "job-*"), "--remove-images", "quay.io/x:1")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "container engine")
 }
