@@ -57,7 +57,10 @@ func TestWorkRefusesBadJobs(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "project"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "project", "test.yml"), []byte("- hosts: all\n  tasks: []\n"), 0o644))
 	ran := false
-	run := func(context.Context, *runnerstream.Job, func([]byte)) (int, string, error) { ran = true; return 0, "successful", nil }
+	run := func(context.Context, *runnerstream.Job, func([]byte)) (int, string, error) {
+		ran = true
+		return 0, "successful", nil
+	}
 	for name, kw := range map[string]runnerstream.Kwargs{
 		"outside": {Ident: "a", Playbook: "../../etc/passwd"},
 		"binary":  {Ident: "b", Playbook: "test.yml", Binary: "/bin/sh"},
