@@ -123,6 +123,7 @@ func (p *Progress) Observe(ev *schemas.Event) {
 // 16 to reach the "^ here" under a quoted offending line. Lines keep their
 // indentation, so the marker points where Ansible pointed.
 func (p *Progress) observeText(s string) {
+	s = StripANSI(s)
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return

@@ -36,7 +36,7 @@ func follow(c *cli.Context, cl *client.Client, id string, showOutput bool) error
 		defer p.mu.Unlock()
 		if u.Event != nil && showOutput && u.Event.Stdout != "" {
 			p.clear()
-			fmt.Fprintln(out, u.Event.Stdout)
+			fmt.Fprintln(out, p.text(u.Event.Stdout))
 		}
 		p.update(u)
 		p.draw()
@@ -103,10 +103,12 @@ type progressLine struct {
 	task    string
 	counts  *worker.Progress
 	start   time.Time
+	color   bool // the output keeps Ansible's colours
 }
 
 func newProgressLine(w, out io.Writer, showOutput bool) *progressLine {
-	p := &progressLine{w: w, state: schemas.StateQueued, start: time.Now(), counts: worker.NewProgress()}
+	p := &progressLine{w: w, state: schemas.StateQueued, start: time.Now(), counts: worker.NewProgress(),
+		color: colorTerminal(out)}
 	f, ok := w.(*os.File)
 	// A terminal, not just any character device (/dev/null is one).
 	if !ok || !term.IsTerminal(int(f.Fd())) {
@@ -115,6 +117,26 @@ func newProgressLine(w, out io.Writer, showOutput bool) *progressLine {
 	p.fd = int(f.Fd())
 	p.tty = !showOutput || sameTerminal(f, out)
 	return p
+}
+
+// colorTerminal reports whether out is a terminal that may show colours:
+// not a file or pipe, and NO_COLOR (no-color.org) not set.
+func colorTerminal(out io.Writer) bool {
+	f, ok := out.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return !noColor
+}
+
+// text is event output as it is printed: with Ansible's colours on a
+// terminal that shows them, plain otherwise.
+func (p *progressLine) text(s string) string {
+	if p.color {
+		return s
+	}
+	return worker.StripANSI(s)
 }
 
 // sameTerminal reports whether out is the terminal f is.
