@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -345,6 +346,20 @@ func (s *sequencer) event(l sourced) (ev *schemas.Event, eof bool) {
 	}
 	s.line += n
 	return ev, false
+}
+
+// ansiEscape matches an ANSI escape sequence (CSI: ESC [, parameters,
+// intermediates, final byte), the form of Ansible's colours.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]`)
+
+// StripANSI returns s without its ANSI escape sequences: the plain text of
+// an event's stdout (see Process.Color), for whatever reads or shows it as
+// text.
+func StripANSI(s string) string {
+	if !strings.Contains(s, "\x1b[") {
+		return s
+	}
+	return ansiEscape.ReplaceAllString(s, "")
 }
 
 func newUUID() string {

@@ -48,3 +48,16 @@ func TestEventColorSetting(t *testing.T) {
 		require.Equal(t, []string{want}, out, "event_color %v", color)
 	}
 }
+
+func TestStripANSI(t *testing.T) {
+	// Lines of ansible-runner events.
+	for in, want := range map[string]string{
+		"\x1b[0;31mERROR! the error\x1b[0m": "ERROR! the error",
+		"\x1b[0;31m\x1b[0m":                 "",
+		"\x1b[0;32mok: [localhost] => {\x1b[0m\n\x1b[0;32m    \"msg\": \"é\"\x1b[0m":       "ok: [localhost] => {\n    \"msg\": \"é\"",
+		"\x1b[0;32mlocalhost\x1b[0m                  : \x1b[0;32mok=4   \x1b[0m changed=0": "localhost                  : ok=4    changed=0",
+		"plain [text]": "plain [text]",
+	} {
+		require.Equal(t, want, StripANSI(in))
+	}
+}

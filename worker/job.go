@@ -63,6 +63,7 @@ func (j *JobRunner) Run(ctx context.Context, job JobSpec, onEvent func([]byte)) 
 	p := &Process{
 		Executable: j.AnsiblePlaybook, Args: job.Args, Dir: job.ProjectDir, Env: j.env(job),
 		PluginDir: j.PluginDir, Ident: job.Ident, KillGrace: j.KillGrace, Supervisors: j.Supervisors,
+		Color: true, // as ansible-runner's events
 		OnEvent: func(ev *schemas.Event) {
 			idle.reset()
 			if b, err := json.Marshal(ev); err == nil {
