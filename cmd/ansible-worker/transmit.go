@@ -23,13 +23,12 @@ func transmitCommand() *cli.Command {
 			&cli.StringFlag{Name: "ident", Usage: "run `ID`: names the artifacts directory (default: a random UUID)"},
 			&cli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `PATH` relative to the private data directory (default: <dir>/inventory); repeatable"},
 			&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host `PATTERN`"},
-			&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "`N` parallel processes"},
+			&cli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "`N` parallel processes", DefaultText: "Ansible's, 5"},
 			&cli.BoolFlag{Name: "v", Usage: "more output: -v, -vv, -vvv or -vvvv, as in ansible-playbook"},
 			&cli.BoolFlag{Name: "vv", Hidden: true}, &cli.BoolFlag{Name: "vvv", Hidden: true}, &cli.BoolFlag{Name: "vvvv", Hidden: true},
 			&cli.StringFlag{Name: "cmdline", Usage: "more ansible-playbook `OPTIONS`, as env/cmdline holds them"},
 			&cli.StringFlag{Name: "roles-path", Usage: "roles `PATH`s (colon separated)"},
 			&cli.StringFlag{Name: "project-dir", Usage: "project `DIR` (default: <dir>/project)"},
-			&cli.StringFlag{Name: "artifact-dir", Usage: "artifacts `DIR` on the worker (default: <dir>/artifacts)"},
 		},
 		Action: transmitAction,
 	}
@@ -54,7 +53,7 @@ func transmitAction(c *cli.Context) error {
 // transmit sends them.
 func transmitKwargs(c *cli.Context) runnerstream.Kwargs {
 	kw := runnerstream.Kwargs{Ident: c.String("ident"), Playbook: c.String("playbook"), Limit: c.String("limit"),
-		Cmdline: c.String("cmdline"), ProjectDir: c.String("project-dir"), ArtifactDir: c.String("artifact-dir")}
+		Cmdline: c.String("cmdline"), ProjectDir: c.String("project-dir")}
 	if kw.Ident == "" {
 		kw.Ident = runnerstream.NewIdent()
 	}
