@@ -3,13 +3,16 @@ package test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -163,4 +166,99 @@ func TestStreamMixesMatchAnsibleRunner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runWorker runs `ansible-worker worker args...` on a transmit stream of
+// dir and returns its result stream; stop, when not nil, is called with the
+// running process and its output so far once it has started.
+func runWorker(t *testing.T, dir, playbook string, stop func(*exec.Cmd, *syncBuffer), args ...string) []byte {
+	t.Helper()
+	stream, err := exec.Command(binary, "transmit", dir, "-p", playbook, "--ident", "w").Output()
+	require.NoError(t, err)
+	cmd := exec.Command(binary, append([]string{"worker"}, args...)...)
+	cmd.Stdin = bytes.NewReader(stream)
+	out := &syncBuffer{}
+	cmd.Stdout = out
+	require.NoError(t, cmd.Start())
+	if stop != nil {
+		stop(cmd, out)
+	}
+	_ = cmd.Wait()
+	return []byte(out.String())
+}
+
+// processExit runs our process stage on a result stream and returns its
+// exit code.
+func processExit(t *testing.T, dir string, results []byte) int {
+	t.Helper()
+	cmd := exec.Command(binary, "process", dir, "--ident", "w", "-q")
+	cmd.Stdin = bytes.NewReader(results)
+	if err := cmd.Run(); err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, err)
+		return ee.ExitCode()
+	}
+	return 0
+}
+
+// The worker stage's options and ends: a kept or deleted private data
+// directory, keepalive lines while the playbook is quiet, a timeout from
+// env/settings, and SIGTERM cancelling the run.
+func TestStreamWorkerOptions(t *testing.T) {
+	t.Parallel()
+	t.Run("private data dir kept or deleted", func(t *testing.T) {
+		t.Parallel()
+		dir := privateDataDir(t, "quick.yml")
+		keep := filepath.Join(t.TempDir(), "kept")
+		runWorker(t, dir, "quick.yml", nil, "--private-data-dir", keep)
+		b, err := os.ReadFile(filepath.Join(keep, "artifacts", "w", "status"))
+		require.NoError(t, err)
+		require.Equal(t, "successful", string(b))
+		gone := filepath.Join(t.TempDir(), "gone")
+		results := runWorker(t, dir, "quick.yml", nil, "--private-data-dir", gone, "--delete")
+		_, err = os.Stat(gone)
+		require.True(t, os.IsNotExist(err), "--delete removes the directory after the run")
+		require.Equal(t, 0, processExit(t, dir, results))
+	})
+	t.Run("keepalive", func(t *testing.T) {
+		t.Parallel()
+		dir := privateDataDir(t, "slow.yml")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "env", "extravars"), []byte("seconds: 3\n"), 0o644))
+		results := runWorker(t, dir, "slow.yml", nil, "--keepalive-seconds", "0.5")
+		require.Contains(t, string(results), `{"counter":0,"event":"keepalive","uuid":0}`)
+		require.Equal(t, 0, processExit(t, dir, results))
+		_, err := os.Stat(filepath.Join(dir, "artifacts", "w", "job_events", "0-0.json"))
+		require.True(t, os.IsNotExist(err), "keepalives are not events")
+	})
+	t.Run("timeout", func(t *testing.T) {
+		t.Parallel()
+		dir := privateDataDir(t, "slow.yml")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "env", "extravars"), []byte("seconds: 60\n"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "env", "settings"), []byte("job_timeout: 4\n"), 0o644))
+		results := runWorker(t, dir, "slow.yml", nil)
+		require.Equal(t, 3, processExit(t, dir, results), "process exits 3 for a timeout")
+		b, err := os.ReadFile(filepath.Join(dir, "artifacts", "w", "rc"))
+		require.NoError(t, err)
+		require.Equal(t, "254", string(b))
+	})
+	t.Run("SIGTERM cancels", func(t *testing.T) {
+		t.Parallel()
+		dir := privateDataDir(t, "slow.yml")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "env", "extravars"), []byte("seconds: 60\n"), 0o644))
+		start := time.Now()
+		results := runWorker(t, dir, "slow.yml", func(cmd *exec.Cmd, out *syncBuffer) {
+			checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+				if !strings.Contains(out.String(), `"event":"runner_on_start"`) {
+					return fmt.Errorf("the playbook's task has not started")
+				}
+				return nil
+			})
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		})
+		require.Less(t, time.Since(start), 40*time.Second)
+		require.Equal(t, 4, processExit(t, dir, results), "process exits 4 for a canceled job")
+		b, err := os.ReadFile(filepath.Join(dir, "artifacts", "w", "status"))
+		require.NoError(t, err)
+		require.Equal(t, "canceled", string(b))
+	})
 }
