@@ -66,25 +66,21 @@ func runAction(c *cli.Context) error {
 			mqttAddr = emb.MQTTAddr()
 		}
 	}
-	id := cfg.Worker.ID()
-	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+id, log, extra...)
+	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+cfg.Worker.ID(), log, extra...)
 	if err != nil {
 		return connectExit(err)
 	}
 	defer nc.Close()
-	ports, err := provisionPorts(ctx, cfg, nc, log)
+	return serve(ctx, cfg, nc, mqttAddr, log)
+}
+
+// serve runs the worker on nc, with its MQTT status topics (on the listener
+// at mqttAddr, "" for none) and gateway, until ctx ends; then it drains.
+func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr string, log *slog.Logger) error {
+	id := cfg.Worker.ID()
+	w, err := newWorker(ctx, cfg, nc, id, log)
 	if err != nil {
 		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
-	}
-	wcfg := workerConfig(cfg, id, int(nc.MaxPayload()))
-	wcfg.Supervisor = self
-	w, err := worker.New(wcfg, ports, log)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
 	}
 	// Discoverable (`nats micro ls`, the clients' "no worker" warning).
 	svc, err := jsbridge.RegisterWorker(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, id, appVersion())
@@ -112,6 +108,25 @@ func runAction(c *cli.Context) error {
 		log.Warn("the NATS connection did not drain", "err", err)
 	}
 	return nil
+}
+
+// newWorker provisions the streams and buckets and makes the worker.
+func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, log *slog.Logger) (*worker.Worker, error) {
+	ports, err := provisionPorts(ctx, cfg, nc, log)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
+	}
+	wcfg := workerConfig(cfg, id, int(nc.MaxPayload()))
+	wcfg.Supervisor = self
+	w, err := worker.New(wcfg, ports, log)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitUsage)
+	}
+	return w, nil
 }
 
 // warnNotImplemented warns of keys of features still to come: they are
