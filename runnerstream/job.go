@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,8 +16,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/ansible-worker/ansible-worker/schemas"
 	"github.com/ansible-worker/ansible-worker/worker"
@@ -1030,7 +1027,7 @@ func (b *jobBuilder) encodeVars(f *jobVarsFile, where string, vars map[string]an
 	if err := jobCheckVarNames(vars); err != nil {
 		return jobRefuse(where, "", "%v", err)
 	}
-	data, err := jobEncodeVars(vars, false)
+	data, err := worker.EncodeExtraVars(vars)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
@@ -1066,85 +1063,6 @@ func jobFirst(names []string) string {
 		names = append(names[:3:3], "…")
 	}
 	return strings.Join(names, ", ")
-}
-
-// jobEncodeVars returns vars as YAML in which every string, and every key
-// below the top level, is tagged !unsafe: Ansible treats them as data and
-// never templates them. flow gives one line, for a -e argument.
-func jobEncodeVars(vars map[string]any, flow bool) ([]byte, error) {
-	top, err := jobUnsafeNode(vars, flow)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < len(top.Content); i += 2 {
-		top.Content[i].Tag = "!!str" // a variable name, never templated
-	}
-	out, err := yaml.Marshal(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{top}})
-	if err != nil {
-		return nil, fmt.Errorf("encode extra vars: %w", err)
-	}
-	if flow {
-		out = bytes.TrimSpace(out)
-	}
-	return out, nil
-}
-
-func jobUnsafeNode(v any, flow bool) (*yaml.Node, error) {
-	var style yaml.Style
-	if flow {
-		style = yaml.FlowStyle
-	}
-	switch x := v.(type) {
-	case map[string]any:
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: style}
-		for _, k := range jobSortedKeys(x) {
-			c, err := jobUnsafeNode(x[k], flow)
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, jobUnsafeString(k), c)
-		}
-		return n, nil
-	case []any:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: style}
-		for _, e := range x {
-			c, err := jobUnsafeNode(e, flow)
-			if err != nil {
-				return nil, err
-			}
-			n.Content = append(n.Content, c)
-		}
-		return n, nil
-	}
-	return jobScalarNode(v)
-}
-
-func jobUnsafeString(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!unsafe", Value: s, Style: yaml.DoubleQuotedStyle}
-}
-
-func jobScalarNode(v any) (*yaml.Node, error) {
-	switch x := v.(type) {
-	case string:
-		return jobUnsafeString(x), nil
-	case nil:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
-	case bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(x)}, nil
-	case json.Number:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: string(x)}, nil
-	case float64:
-		s := pddPyFloat(x)
-		switch {
-		case math.IsNaN(x):
-			s = ".nan"
-		case math.IsInf(x, 0):
-			s = strings.Replace(s, "inf", ".inf", 1)
-		}
-		// Tagged: PyYAML reads a plain 1e+16 as a string.
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s, Style: yaml.TaggedStyle}, nil
-	}
-	return nil, fmt.Errorf("encode extra vars: unsupported value %T", v)
 }
 
 // args builds ansible-playbook's arguments in ansible-runner's order.
@@ -1554,7 +1472,7 @@ func jobCheckExtraVars(_ JobOptions, v string) (string, error) {
 	if err := jobCheckVarNames(m); err != nil {
 		return "", err
 	}
-	out, err := jobEncodeVars(m, true)
+	out, err := worker.EncodeExtraVarsLine(m)
 	return string(out), err
 }
 

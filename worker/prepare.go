@@ -1,13 +1,16 @@
 package worker
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -114,7 +117,18 @@ func WriteExtraVars(path string, vars map[string]any) error {
 // a playbook loops over a dictionary's keys. The top-level keys are
 // variable names (see schemas.ParseTaskRequest).
 func EncodeExtraVars(vars map[string]any) ([]byte, error) {
-	top := unsafeNode(vars)
+	return encodeVars(vars, 0)
+}
+
+// EncodeExtraVarsLine is EncodeExtraVars on one line (YAML flow style), for
+// an -e argument.
+func EncodeExtraVarsLine(vars map[string]any) ([]byte, error) {
+	b, err := encodeVars(vars, yaml.FlowStyle)
+	return bytes.TrimSpace(b), err
+}
+
+func encodeVars(vars map[string]any, style yaml.Style) ([]byte, error) {
+	top := unsafeNode(vars, style)
 	for i := 0; i < len(top.Content); i += 2 {
 		top.Content[i].Tag = "!!str" // a variable name, never templated
 	}
@@ -125,10 +139,12 @@ func EncodeExtraVars(vars map[string]any) ([]byte, error) {
 	return b, nil
 }
 
-func unsafeNode(v any) *yaml.Node {
+// unsafeNode is v as a YAML node, strings and keys tagged !unsafe;
+// mappings and sequences in style.
+func unsafeNode(v any, style yaml.Style) *yaml.Node {
 	switch x := v.(type) {
 	case map[string]any:
-		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: style}
 		keys := make([]string, 0, len(x))
 		for k := range x {
 			keys = append(keys, k)
@@ -137,22 +153,26 @@ func unsafeNode(v any) *yaml.Node {
 		for _, k := range keys {
 			n.Content = append(n.Content,
 				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!unsafe", Value: k, Style: yaml.DoubleQuotedStyle},
-				unsafeNode(x[k]))
+				unsafeNode(x[k], style))
 		}
 		return n
 	case []any:
-		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: style}
 		for _, e := range x {
-			n.Content = append(n.Content, unsafeNode(e))
+			n.Content = append(n.Content, unsafeNode(e, style))
 		}
 		return n
+	}
+	return scalarNode(v)
+}
+
+// scalarNode is a scalar as a YAML node: strings tagged !unsafe.
+func scalarNode(v any) *yaml.Node {
+	switch x := v.(type) {
 	case string:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!unsafe", Value: x, Style: yaml.DoubleQuotedStyle}
 	case bool:
-		if x {
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"}
-		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(x)}
 	case nil:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 	case json.Number:
@@ -164,14 +184,26 @@ func unsafeNode(v any) *yaml.Node {
 		}
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: s}
 	case float64:
-		return unsafeNode(json.Number(formatFloat(x)))
+		// A float stays one, even 1000.0 (tagged: YAML 1.1 would not read
+		// every JSON float form as one).
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: formatFloat(x), Style: yaml.TaggedStyle}
 	default:
 		b, _ := json.Marshal(x)
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!unsafe", Value: string(b), Style: yaml.DoubleQuotedStyle}
 	}
 }
 
+// formatFloat writes f as YAML 1.1 reads it back: JSON's form, and .nan,
+// .inf, -.inf, which JSON has not but a YAML private data directory may.
 func formatFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return ".nan"
+	case math.IsInf(f, 1):
+		return ".inf"
+	case math.IsInf(f, -1):
+		return "-.inf"
+	}
 	b, _ := json.Marshal(f)
 	return string(b)
 }
