@@ -57,7 +57,7 @@ func Process(ctx context.Context, in io.Reader, dir string, o ProcessOptions) (R
 	if err := os.MkdirAll(filepath.Join(art, "job_events"), 0o700); err != nil {
 		return res, fmt.Errorf("artifact directory: %w", err)
 	}
-	p := &processor{o: o, art: art, res: &res, r: NewReader(in, limitsOr(o.Limits))}
+	p := &processor{o: o, art: art, res: &res, r: NewReader(in, o.Limits)}
 	for ctx.Err() == nil {
 		done, err := p.next()
 		if err != nil {
@@ -188,12 +188,4 @@ func readRC(art string) int {
 		return -1
 	}
 	return rc
-}
-
-// limitsOr returns l, or DefaultLimits when l is zero.
-func limitsOr(l Limits) Limits {
-	if l == (Limits{}) {
-		return DefaultLimits()
-	}
-	return l
 }

@@ -53,7 +53,7 @@ func Work(ctx context.Context, in io.Reader, out io.Writer, o WorkOptions) (stri
 		return w.fail("Failed to create the private data directory on worker.", err)
 	}
 	defer cleanup()
-	kw, err := receive(NewReader(in, limitsOr(o.Limits)), dir)
+	kw, err := receive(NewReader(in, o.Limits), dir)
 	if err != nil {
 		return w.fail(refusal(err), err)
 	}

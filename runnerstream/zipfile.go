@@ -28,7 +28,7 @@ func ExtractZip(path, dest string, lim Limits) error {
 	if err != nil {
 		return &ExtractError{Err: err}
 	}
-	lim = limitsOr(lim)
+	lim = lim.withDefaults()
 	if st.Size() > lim.MaxZip {
 		return &ExtractError{Err: fmt.Errorf("%w: the zip is %d bytes, more than %d", ErrTooLarge, st.Size(), lim.MaxZip)}
 	}
