@@ -2,6 +2,7 @@ package runnerstream
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -597,7 +598,7 @@ var jobIdentRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 func (b *jobBuilder) ident() error {
 	id := b.kw.Ident
 	if id == "" {
-		id = NewIdent()
+		id = jobNewUUID()
 	}
 	if !jobIdentRE.MatchString(id) {
 		return jobRefuse("kwargs", "ident", "%q must be 1 to 128 letters, digits, '.', '_' or '-', "+
@@ -606,6 +607,15 @@ func (b *jobBuilder) ident() error {
 	b.job.Ident = id
 	b.job.ArtifactDir = filepath.Join(b.pdd.Dir, "artifacts", id)
 	return nil
+}
+
+// jobNewUUID returns a random UUID, as ansible-runner's default ident.
+func jobNewUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
 }
 
 // project finds the working directory: project_dir, else project/, else
