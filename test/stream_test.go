@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/worker"
 )
 
 // ansibleRunner is Debian's ansible-runner 2.3.1.
@@ -89,11 +91,9 @@ type artifacts struct {
 	Stdout     string
 }
 
-var (
-	ansiCodes = regexp.MustCompile("\x1b\\[[0-9;]*m")
-	// The times a command module reports differ from run to run.
-	timings = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+|\d+:\d\d:\d\d\.\d+`)
-)
+// timings are the times a command module reports: they differ from run
+// to run.
+var timings = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+|\d+:\d\d:\d\d\.\d+`)
 
 func readArtifacts(t *testing.T, dir, ident string) artifacts {
 	t.Helper()
@@ -104,7 +104,7 @@ func readArtifacts(t *testing.T, dir, ident string) artifacts {
 		return string(b)
 	}
 	a := artifacts{Status: read("status"), RC: read("rc")}
-	stdout := ansiCodes.ReplaceAllString(strings.ReplaceAll(read("stdout"), "\r\n", "\n"), "")
+	stdout := worker.StripANSI(strings.ReplaceAll(read("stdout"), "\r\n", "\n"))
 	a.Stdout = timings.ReplaceAllString(strings.TrimSpace(stdout), "TIME")
 	entries, err := os.ReadDir(filepath.Join(art, "job_events"))
 	require.NoError(t, err)
@@ -158,7 +158,7 @@ func TestStreamMixesMatchAnsibleRunner(t *testing.T) {
 				printed, codes := pipeline(t, mix[0](dir), mix[1](dir), mix[2](dir))
 				got := readArtifacts(t, dir, "mix")
 				require.Equal(t, want, got, "%s: artifacts of %s", name, pb)
-				require.Contains(t, ansiCodes.ReplaceAllString(printed, ""), "PLAY RECAP", "%s prints the output", name)
+				require.Contains(t, worker.StripANSI(printed), "PLAY RECAP", "%s prints the output", name)
 				require.Equal(t, 0, codes[0], "%s: transmit", name)
 				if strings.HasPrefix(name, "ours|") && pb == "fail.yml" {
 					require.Equal(t, 1, codes[2], "%s: our process exits 1 for a failed job", name)
