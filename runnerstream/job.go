@@ -381,6 +381,12 @@ type Job struct {
 	OmitEventData, OnlyFailedEventData bool
 }
 
+// Spec is how the worker package runs the job.
+func (j *Job) Spec() worker.JobSpec {
+	return worker.JobSpec{Ident: j.Ident, Dir: j.Dir, ProjectDir: j.ProjectDir, Playbook: j.Playbook, Args: j.Args,
+		Env: j.Env, Timeout: j.Timeout, IdleTimeout: j.IdleTimeout}
+}
+
 // JobOptions say how far a job is trusted.
 type JobOptions struct {
 	// Trusted is for a stream the operator runs themselves (the local
@@ -405,7 +411,7 @@ type JobOptions struct {
 // ErrJobRefused is wrapped by every error of NewJob that refuses what a
 // job asks for. Such an error names the file (or kwargs) and the key or
 // option, never a value that could be secret.
-var ErrJobRefused = errors.New("job refused")
+var ErrJobRefused = worker.ErrJobRefused
 
 // jobRefusal is an error of NewJob refusing something.
 type jobRefusal struct{ where, what, why string }

@@ -123,16 +123,9 @@ func (p *processor) status(s string, raw json.RawMessage) {
 // event writes and prints one event; one without counter or uuid is
 // dropped, as ansible-runner drops it.
 func (p *processor) event(raw json.RawMessage) error {
-	var ev struct {
-		UUID    string `json:"uuid"`
-		Counter int    `json:"counter"`
-		Stdout  string `json:"stdout"`
-	}
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return fmt.Errorf("event: %w", err)
-	}
-	if ev.Counter <= 0 || ev.UUID == "" || strings.ContainsAny(ev.UUID, `/\`) {
-		return nil
+	ev, ok, err := readEventKeys(raw)
+	if !ok {
+		return err
 	}
 	if p.o.Stdout != nil && ev.Stdout != "" {
 		fmt.Fprintln(p.o.Stdout, ev.Stdout)
@@ -140,8 +133,7 @@ func (p *processor) event(raw json.RawMessage) error {
 	if p.o.OnEvent != nil {
 		p.o.OnEvent(raw)
 	}
-	name := filepath.Join(p.art, "job_events", fmt.Sprintf("%d-%s.json", ev.Counter, ev.UUID))
-	return writeFileAtomic(name, raw, 0o600)
+	return writeFileAtomic(ev.fileName(p.art), raw, 0o600)
 }
 
 // streamError is a result stream that cannot be read further.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -136,7 +135,8 @@ func refusal(err error) string {
 // runJob runs an accepted job and writes its statuses, events, artifacts
 // and end.
 func runJob(ctx context.Context, w *lockedWriter, job *Job, run RunFunc) (string, int, error) {
-	if err := os.MkdirAll(filepath.Join(job.ArtifactDir, "job_events"), 0o700); err != nil {
+	art, err := newArtifactWriter(job, false)
+	if err != nil {
 		return w.fail("Failed to create the artifact directory on worker.", err)
 	}
 	cmd := append([]string{"ansible-playbook"}, job.Args...)
@@ -146,15 +146,9 @@ func runJob(ctx context.Context, w *lockedWriter, job *Job, run RunFunc) (string
 	if err := w.json(map[string]any{"status": "running", "runner_ident": job.Ident}); err != nil {
 		return "", -1, err
 	}
-	var stdout strings.Builder
 	var werr error
 	rc, status, err := run(ctx, job, func(ev []byte) {
-		var e struct {
-			Stdout string `json:"stdout"`
-		}
-		if json.Unmarshal(ev, &e) == nil && e.Stdout != "" {
-			stdout.WriteString(e.Stdout + "\n")
-		}
+		art.event(ev)
 		if err := w.raw(ev); err != nil && werr == nil {
 			werr = err
 		}
@@ -168,28 +162,10 @@ func runJob(ctx context.Context, w *lockedWriter, job *Job, run RunFunc) (string
 	if err := w.json(map[string]any{"status": status, "runner_ident": job.Ident}); err != nil {
 		return "", rc, err
 	}
-	if err := writeArtifacts(job, cmd, rc, status, stdout.String()); err != nil {
+	if err := art.finish(cmd, rc, status); err != nil {
 		return w.fail("Failed to write the artifacts on worker.", err)
 	}
 	return status, rc, w.end(job.ArtifactDir)
-}
-
-// writeArtifacts writes what ansible-runner's worker sends back besides
-// the events.
-func writeArtifacts(job *Job, cmd []string, rc int, status, stdout string) error {
-	command, err := json.Marshal(map[string]any{"command": cmd, "cwd": job.ProjectDir, "env": map[string]string{}})
-	if err != nil {
-		return err
-	}
-	for name, data := range map[string][]byte{
-		"rc": []byte(strconv.Itoa(rc)), "status": []byte(status), "stdout": []byte(stdout),
-		"stderr": nil, "command": command,
-	} {
-		if err := os.WriteFile(filepath.Join(job.ArtifactDir, name), data, 0o600); err != nil {
-			return err
-		}
-	}
-	return os.MkdirAll(filepath.Join(job.ArtifactDir, "fact_cache"), 0o700)
 }
 
 // lockedWriter serialises the writes of the run and of the keepalive.

@@ -25,7 +25,10 @@ const MaxVerbosity = 4
 const MaxTaskSize = 1 << 20
 
 // TaskRequest is what a user submits to run a playbook. Field names, types and
-// defaults are those of the MQTT ansible-worker it replaces.
+// defaults are those of the MQTT ansible-worker it replaces. A request with a
+// RunnerJob runs a private data directory the submitter shipped instead: it
+// names no playbook or inventory and sets none of the run's options, which
+// its kwargs hold; the other fields keep their defaults.
 type TaskRequest struct {
 	// TaskID identifies the task; see ValidID.
 	TaskID string `json:"task_id"`
@@ -54,6 +57,55 @@ type TaskRequest struct {
 	Timeout int `json:"timeout,omitempty"`
 	// GitPull runs git pull in the playbook directory before the playbook.
 	GitPull bool `json:"git_pull"`
+	// RunnerJob, when set, runs the private data directory shipped with the
+	// task (the worker finds it by group and task id) instead of a playbook.
+	RunnerJob *RunnerJob `json:"runner_job,omitempty"`
+}
+
+// RunnerJob asks for the private data directory the submitter shipped
+// with the task to be run, as ansible-runner's worker stage runs a
+// transmitted job.
+type RunnerJob struct {
+	// Kwargs are the run arguments, the object that the first line of
+	// ansible-runner's transmit stream holds under "kwargs"; the worker
+	// checks them (package runnerstream).
+	Kwargs json.RawMessage `json:"kwargs"`
+}
+
+// plainTask is TaskRequest without its MarshalJSON method.
+type plainTask TaskRequest
+
+// runnerTask is TaskRequest as a runner job is written: the fields it must
+// not set are left out when at their defaults. The conversion from
+// TaskRequest keeps the two in step.
+type runnerTask struct {
+	TaskID    string         `json:"task_id"`
+	Playbook  string         `json:"playbook,omitempty"`
+	Inventory string         `json:"inventory,omitempty"`
+	ExtraVars map[string]any `json:"extra_vars,omitempty"`
+	Limit     string         `json:"limit,omitempty"`
+	Tags      []string       `json:"tags,omitempty"`
+	SkipTags  []string       `json:"skip_tags,omitempty"`
+	Verbosity int            `json:"verbosity,omitempty"`
+	CheckMode bool           `json:"check_mode,omitempty"`
+	DiffMode  bool           `json:"diff_mode,omitempty"`
+	Forks     int            `json:"forks,omitempty"`
+	Timeout   int            `json:"timeout,omitempty"`
+	GitPull   bool           `json:"git_pull,omitempty"`
+	RunnerJob *RunnerJob     `json:"runner_job"`
+}
+
+// MarshalJSON writes the request as ParseTaskRequest reads it back: a
+// runner job without the defaults that ParseTaskRequest filled in, which
+// it would refuse if sent. A field set anyway is written, to be refused.
+func (t TaskRequest) MarshalJSON() ([]byte, error) {
+	if t.RunnerJob == nil {
+		return json.Marshal(plainTask(t))
+	}
+	if t.Forks == DefaultForks {
+		t.Forks = 0
+	}
+	return json.Marshal(runnerTask(t))
 }
 
 // InlineInventory reports whether the inventory is a comma-terminated host
@@ -62,7 +114,12 @@ func (t *TaskRequest) InlineInventory() bool { return strings.HasSuffix(t.Invent
 
 // taskFields lists the accepted keys, for the unknown-key message.
 var taskFields = []string{"task_id", "playbook", "inventory", "extra_vars", "limit", "tags", "skip_tags",
-	"verbosity", "check_mode", "diff_mode", "forks", "timeout", "git_pull"}
+	"verbosity", "check_mode", "diff_mode", "forks", "timeout", "git_pull", "runner_job"}
+
+// runnerJobForbidden are the fields a runner job must leave absent or null:
+// its kwargs hold the run's arguments. git_pull has its own reason.
+var runnerJobForbidden = []string{"playbook", "inventory", "extra_vars", "limit", "tags", "skip_tags",
+	"verbosity", "check_mode", "diff_mode", "forks", "git_pull"}
 
 // ParseTaskRequest decodes and validates a task request. On error the returned
 // request still carries the task id when one could be read and is valid, so
@@ -170,14 +227,21 @@ func (p *taskParser) get(name string) (json.RawMessage, bool) {
 }
 
 func (p *taskParser) unknownFields() {
+	if msg := unknownKeys(p.raw, taskFields); msg != "" {
+		p.bad("%s", msg)
+	}
+}
+
+// unknownKeys names the keys of raw that are not accepted, "" when none.
+func unknownKeys(raw map[string]json.RawMessage, accepted []string) string {
 	var unknown []string
-	for k := range p.raw {
-		if !slices.Contains(taskFields, k) {
+	for k := range raw {
+		if !slices.Contains(accepted, k) {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) == 0 {
-		return
+		return ""
 	}
 	sort.Strings(unknown)
 	quoted := make([]string, len(unknown))
@@ -188,20 +252,16 @@ func (p *taskParser) unknownFields() {
 	if len(unknown) > 1 {
 		noun = "unknown fields"
 	}
-	p.bad("%s %s (accepted: %s)", noun, strings.Join(quoted, ", "), strings.Join(taskFields, ", "))
+	return fmt.Sprintf("%s %s (accepted: %s)", noun, strings.Join(quoted, ", "), strings.Join(accepted, ", "))
 }
 
 // fields reads every field into t.
 func (p *taskParser) fields(t *TaskRequest) {
-	if v, ok := p.get("task_id"); !ok {
-		p.bad("task_id is required")
-	} else {
-		var id string
-		if err := json.Unmarshal(v, &id); err != nil {
-			p.bad("task_id must be a string, got %s", jsonKind(v))
-		} else if err := CheckID("task_id", id); err != nil {
-			p.bad("%s", err)
-		}
+	p.taskID()
+	if _, ok := p.get("runner_job"); ok {
+		p.runnerJob(t)
+		p.timeout(t)
+		return
 	}
 	t.Playbook = p.str("playbook", true)
 	t.Inventory = p.str("inventory", true)
@@ -223,13 +283,83 @@ func (p *taskParser) fields(t *TaskRequest) {
 		}
 		t.Forks = v
 	}
+	p.timeout(t)
+	p.extraVars(t)
+}
+
+func (p *taskParser) taskID() {
+	v, ok := p.get("task_id")
+	if !ok {
+		p.bad("task_id is required")
+		return
+	}
+	var id string
+	if err := json.Unmarshal(v, &id); err != nil {
+		p.bad("task_id must be a string, got %s", jsonKind(v))
+	} else if err := CheckID("task_id", id); err != nil {
+		p.bad("%s", err)
+	}
+}
+
+func (p *taskParser) timeout(t *TaskRequest) {
 	if v, set := p.integer("timeout", 0); set {
 		if v < 1 {
 			p.bad("timeout must be 1 second or more, got %d", v)
 		}
 		t.Timeout = v
 	}
-	p.extraVars(t)
+}
+
+// runnerJob reads a runner_job that is there and not null, and refuses
+// the fields its kwargs replace. Only a valid one is kept in t.
+func (p *taskParser) runnerJob(t *TaskRequest) {
+	v, _ := p.get("runner_job")
+	var raw map[string]json.RawMessage
+	if jsonKind(v) != "an object" || json.Unmarshal(v, &raw) != nil {
+		// Not clearly a runner job: the other fields are not judged.
+		p.bad(`runner_job must be an object with "kwargs", got %s`, jsonKind(v))
+		return
+	}
+	job := p.runnerJobValue(raw)
+	for _, name := range runnerJobForbidden {
+		if _, set := p.get(name); !set {
+			continue
+		}
+		why := "its kwargs hold the run's arguments"
+		if name == "git_pull" {
+			why = "a shipped directory is not a git checkout"
+		}
+		p.bad("%s: not with runner_job (%s)", name, why)
+	}
+	t.RunnerJob = job
+}
+
+// runnerJobValue checks runner_job's keys, {"kwargs": {...}}; nil when
+// they are wrong.
+func (p *taskParser) runnerJobValue(raw map[string]json.RawMessage) *RunnerJob {
+	valid := true
+	if msg := unknownKeys(raw, []string{"kwargs"}); msg != "" {
+		p.bad("runner_job: %s", msg)
+		valid = false
+	}
+	kwargs, ok := raw["kwargs"]
+	switch {
+	case !ok:
+		p.bad("runner_job.kwargs is required")
+		return nil
+	case jsonKind(kwargs) != "an object":
+		p.bad("runner_job.kwargs must be a JSON object, got %s", jsonKind(kwargs))
+		return nil
+	case !valid:
+		return nil
+	}
+	// Compact: the kwargs go on one line of a transmit stream.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, kwargs); err != nil {
+		p.bad("runner_job.kwargs is not valid JSON: %v", err)
+		return nil
+	}
+	return &RunnerJob{Kwargs: buf.Bytes()}
 }
 
 func (p *taskParser) extraVars(t *TaskRequest) {

@@ -11,8 +11,9 @@ import (
 )
 
 // FuzzParseTaskRequest feeds arbitrary bytes to ParseTaskRequest. It must
-// never panic; an id it returns is always valid; and a request it accepts
-// obeys every documented rule and survives a JSON round trip unchanged.
+// never panic; an id it returns is always valid; the JSON Schema agrees;
+// and a request it accepts, a playbook task or a runner job, obeys every
+// documented rule and survives a JSON round trip unchanged.
 func FuzzParseTaskRequest(f *testing.F) {
 	for _, s := range []string{
 		seedExample,
@@ -41,6 +42,24 @@ func FuzzParseTaskRequest(f *testing.F) {
 		`{"task_id":"t1","playbook":"a","inventory":"b","forks":-0,"verbosity":-1,"timeout":0}`,
 		`{"task_id":"t1","playbook":"a","inventory":"b","forks":2147483647,"timeout":2147483648}`,
 		`{"task_id":"t1","playbook":"a","inventory":"b","extra_vars":[[[[[[[[[[]]]]]]]]]]}`,
+		runnerJobRequest,
+		`{"task_id":"t1","runner_job":{"kwargs":{"playbook":"site.yml","ident":"abc","forks":2}},"timeout":60}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{}},"playbook":null,"inventory":null,"extra_vars":null,"limit":null,"tags":null,"skip_tags":null,"verbosity":null,"check_mode":null,"diff_mode":null,"forks":null,"git_pull":null,"timeout":null}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{ "a" : [1, 2.50, "<&>\u2028"] ,"b":{"c":null}}}}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{}},"playbook":"site.yml","inventory":"hosts","forks":5,"git_pull":false}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{}},"extra_vars":{},"tags":[],"limit":"","check_mode":false}`,
+		`{"task_id":"t1","runner_job":"site.yml"}`,
+		`{"task_id":"t1","runner_job":[{"kwargs":{}}],"playbook":"a","inventory":"b"}`,
+		`{"task_id":"t1","runner_job":0,"playbook":"a","inventory":"b"}`,
+		`{"task_id":"t1","runner_job":false}`,
+		`{"task_id":"t1","runner_job":{}}`,
+		`{"task_id":"t1","runner_job":{"kwargs":null}}`,
+		`{"task_id":"t1","runner_job":{"kwargs":[]}}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{},"x":1}}`,
+		`{"task_id":"t1","runner_job":null,"playbook":"a","inventory":"b"}`,
+		`{"task_id":"t1","runner_job":null}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{}},"runner_job":null,"playbook":"a","inventory":"b"}`,
+		`{"runner_job":{"kwargs":{}},"timeout":0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -65,25 +84,58 @@ func FuzzParseTaskRequest(f *testing.F) {
 		require.LessOrEqual(t, req.Verbosity, MaxVerbosity)
 		require.GreaterOrEqual(t, req.Forks, 1)
 		require.GreaterOrEqual(t, req.Timeout, 0)
-		require.NotEmpty(t, req.Playbook)
-		require.NotEmpty(t, req.Inventory)
 		require.NotNil(t, req.ExtraVars)
 		require.NotNil(t, req.Tags)
 		require.NotNil(t, req.SkipTags)
-		for _, v := range []string{req.Playbook, req.Inventory, req.Limit} {
-			require.False(t, strings.HasPrefix(v, "-"), "accepted an option-like value %q", v)
-			require.False(t, strings.ContainsAny(v, "\x00\r\n"), "accepted a line break or NUL in %q", v)
-		}
-		for _, tag := range append(append([]string{}, req.Tags...), req.SkipTags...) {
-			require.NotEmpty(t, tag)
-			require.False(t, strings.HasPrefix(tag, "-"), "accepted an option-like tag %q", tag)
-			require.False(t, strings.ContainsAny(tag, ",\x00\r\n"), "accepted tag %q", tag)
+		if req.RunnerJob != nil {
+			checkRunnerJob(t, req)
+		} else {
+			checkPlaybookTask(t, req)
 		}
 
 		b, err := json.Marshal(req)
 		require.NoError(t, err)
 		again, err := ParseTaskRequest(b)
 		require.NoError(t, err, "re-marshalled request refused: %s", b)
+		if req.RunnerJob != nil && again.RunnerJob != nil {
+			// Marshalling escapes <, > and & in the kwargs: the same JSON,
+			// other bytes. Written again, they must match.
+			first, err := json.Marshal(req.RunnerJob)
+			require.NoError(t, err)
+			second, err := json.Marshal(again.RunnerJob)
+			require.NoError(t, err)
+			require.Equal(t, string(first), string(second))
+			again.RunnerJob.Kwargs = req.RunnerJob.Kwargs
+		}
 		require.Equal(t, req, again)
 	})
+}
+
+// checkRunnerJob checks an accepted runner job: kwargs an object, on one
+// line, and every other run option at its default.
+func checkRunnerJob(t *testing.T, req TaskRequest) {
+	t.Helper()
+	kw := req.RunnerJob.Kwargs
+	require.True(t, json.Valid(kw), "kwargs %q", kw)
+	require.Equal(t, byte('{'), kw[0], "kwargs %q", kw)
+	require.NotContains(t, string(kw), "\n", "kwargs are compact")
+	require.Equal(t, TaskRequest{TaskID: req.TaskID, ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{},
+		Forks: DefaultForks, Timeout: req.Timeout, RunnerJob: req.RunnerJob}, req)
+}
+
+// checkPlaybookTask checks an accepted ordinary task against every
+// documented rule.
+func checkPlaybookTask(t *testing.T, req TaskRequest) {
+	t.Helper()
+	require.NotEmpty(t, req.Playbook)
+	require.NotEmpty(t, req.Inventory)
+	for _, v := range []string{req.Playbook, req.Inventory, req.Limit} {
+		require.False(t, strings.HasPrefix(v, "-"), "accepted an option-like value %q", v)
+		require.False(t, strings.ContainsAny(v, "\x00\r\n"), "accepted a line break or NUL in %q", v)
+	}
+	for _, tag := range append(append([]string{}, req.Tags...), req.SkipTags...) {
+		require.NotEmpty(t, tag)
+		require.False(t, strings.HasPrefix(tag, "-"), "accepted an option-like tag %q", tag)
+		require.False(t, strings.ContainsAny(tag, ",\x00\r\n"), "accepted tag %q", tag)
+	}
 }

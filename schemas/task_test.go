@@ -3,11 +3,14 @@ package schemas
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/schemas/jsonschema/validate"
 )
 
 // seedExample is the full task request of the MQTT ansible-worker's README.
@@ -34,8 +37,14 @@ const minimalRequest = `{"task_id":"t1","playbook":"site.yml","inventory":"hosts
 // JSON values; a nil value removes the field.
 func withFields(t *testing.T, fields map[string]*string) []byte {
 	t.Helper()
+	return withFieldsOf(t, minimalRequest, fields)
+}
+
+// withFieldsOf is withFields on another request than the minimal one.
+func withFieldsOf(t *testing.T, base string, fields map[string]*string) []byte {
+	t.Helper()
 	var m map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal([]byte(minimalRequest), &m))
+	require.NoError(t, json.Unmarshal([]byte(base), &m))
 	for k, v := range fields {
 		if v == nil {
 			delete(m, k)
@@ -136,7 +145,8 @@ func TestParseTaskRequestAllFieldsSet(t *testing.T) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	want := append([]string(nil), taskFields...)
+	// runner_job is left out when there is none.
+	want := slices.DeleteFunc(slices.Clone(taskFields), func(f string) bool { return f == "runner_job" })
 	sort.Strings(want)
 	require.Equal(t, want, names)
 	again, err := ParseTaskRequest(b)
@@ -247,7 +257,7 @@ func TestParseTaskRequestIntegralNumbers(t *testing.T) {
 func TestParseTaskRequestUnknownFields(t *testing.T) {
 	t.Parallel()
 	accepted := "(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, " +
-		"check_mode, diff_mode, forks, timeout, git_pull)"
+		"check_mode, diff_mode, forks, timeout, git_pull, runner_job)"
 	for _, tc := range []struct {
 		name   string
 		fields map[string]*string
@@ -280,7 +290,7 @@ func TestParseTaskRequestReportsAllProblems(t *testing.T) {
 	require.Equal(t, "t-9", got.TaskID)
 	require.Equal(t, []string{
 		`unknown field "color" ` +
-			"(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, check_mode, diff_mode, forks, timeout, git_pull)",
+			"(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, check_mode, diff_mode, forks, timeout, git_pull, runner_job)",
 		"playbook is required",
 		`tags entries must be non-empty and contain no comma: "a,b"`,
 		"verbosity must be 0 to 4, got 9",
@@ -609,4 +619,214 @@ func TestValidID(t *testing.T) {
 			require.EqualError(t, err, tc.msg)
 		})
 	}
+}
+
+// runnerJobRequest is the smallest runner job request.
+const runnerJobRequest = `{"task_id":"t1","runner_job":{"kwargs":{"playbook":"site.yml","ident":"abc","forks":2}}}`
+
+// runnerJobDefaults is what ParseTaskRequest returns for runnerJobRequest:
+// the ordinary defaults, so no caller meets a nil.
+func runnerJobDefaults() TaskRequest {
+	return TaskRequest{TaskID: "t1", ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{},
+		Forks: DefaultForks, RunnerJob: &RunnerJob{Kwargs: json.RawMessage(`{"playbook":"site.yml","ident":"abc","forks":2}`)}}
+}
+
+// requireSchemaAgrees checks the task request JSON Schema on one input.
+func requireSchemaAgrees(t *testing.T, data []byte, parseErr error) {
+	t.Helper()
+	v, err := validate.New()
+	require.NoError(t, err)
+	ok, why := schemaAgrees(v, data, parseErr)
+	require.True(t, ok, "%s: %s", data, why)
+}
+
+func TestParseTaskRequestRunnerJob(t *testing.T) {
+	t.Parallel()
+	allNull := `{"task_id":"t1","runner_job":{"kwargs":{"playbook":"site.yml","ident":"abc","forks":2}},
+		"playbook":null,"inventory":null,"extra_vars":null,"limit":null,"tags":null,"skip_tags":null,
+		"verbosity":null,"check_mode":null,"diff_mode":null,"forks":null,"git_pull":null,"timeout":null}`
+	withTimeout := runnerJobDefaults()
+	withTimeout.Timeout = 60
+	emptyKwargs := runnerJobDefaults()
+	emptyKwargs.RunnerJob.Kwargs = json.RawMessage(`{}`)
+	for _, tc := range []struct {
+		name, input string
+		want        TaskRequest
+	}{
+		{"minimal", runnerJobRequest, runnerJobDefaults()},
+		{"timeout", `{"task_id":"t1","runner_job":{"kwargs":{"playbook":"site.yml","ident":"abc","forks":2}},"timeout":60}`, withTimeout},
+		{"forbidden fields null", allNull, runnerJobDefaults()},
+		{"kwargs compacted", "{\"task_id\":\"t1\",\"runner_job\":{\"kwargs\":{ \"playbook\" : \"site.yml\",\n\"ident\":\"abc\",\t\"forks\":2 }}}", runnerJobDefaults()},
+		{"empty kwargs", `{"task_id":"t1","runner_job":{"kwargs":{}}}`, emptyKwargs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseTaskRequest([]byte(tc.input))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+			require.Empty(t, got.Playbook)
+			require.Empty(t, got.Inventory)
+			requireSchemaAgrees(t, []byte(tc.input), err)
+
+			// Marshalled, it holds only what a runner job may set, and
+			// parses back equal.
+			b, err := json.Marshal(got)
+			require.NoError(t, err)
+			want := map[string]any{"task_id": "t1", "runner_job": map[string]any{"kwargs": json.RawMessage(tc.want.RunnerJob.Kwargs)}}
+			if tc.want.Timeout != 0 {
+				want["timeout"] = tc.want.Timeout
+			}
+			wantJSON, err := json.Marshal(want)
+			require.NoError(t, err)
+			require.JSONEq(t, string(wantJSON), string(b))
+			again, err := ParseTaskRequest(b)
+			require.NoError(t, err)
+			require.Equal(t, got, again)
+		})
+	}
+}
+
+// A runner job's kwargs hold the run's arguments: each field they replace
+// is refused when set, whatever its value, with one problem naming it.
+func TestParseTaskRequestRunnerJobForbiddenFields(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ field, raw string }{
+		{"playbook", `"site.yml"`},
+		{"playbook", `""`},
+		{"playbook", `5`},
+		{"inventory", `"hosts"`},
+		{"inventory", `"web1,"`},
+		{"extra_vars", `{}`},
+		{"extra_vars", `{"a":1}`},
+		{"limit", `""`},
+		{"limit", `"web1"`},
+		{"tags", `[]`},
+		{"skip_tags", `["slow"]`},
+		{"verbosity", `0`},
+		{"verbosity", `9`},
+		{"check_mode", `false`},
+		{"diff_mode", `true`},
+		{"forks", `5`},
+		{"forks", `"5"`},
+		{"git_pull", `false`},
+		{"git_pull", `true`},
+	} {
+		t.Run(tc.field+"="+tc.raw, func(t *testing.T) {
+			t.Parallel()
+			input := withFieldsOf(t, runnerJobRequest, field(tc.field, tc.raw))
+			got, err := ParseTaskRequest(input)
+			want := tc.field + ": not with runner_job (its kwargs hold the run's arguments)"
+			if tc.field == "git_pull" {
+				want = "git_pull: not with runner_job (a shipped directory is not a git checkout)"
+			}
+			require.Equal(t, []string{want}, problems(t, err))
+			require.Equal(t, "t1", got.TaskID, "the id is kept for the failed status")
+			requireSchemaAgrees(t, input, err)
+		})
+	}
+}
+
+// runner_job must be {"kwargs": {...}} and nothing else.
+func TestParseTaskRequestRunnerJobShape(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw  string
+		want []string
+	}{
+		{`"site.yml"`, []string{`runner_job must be an object with "kwargs", got a string`}},
+		{`[]`, []string{`runner_job must be an object with "kwargs", got an array`}},
+		{`[{"kwargs":{}}]`, []string{`runner_job must be an object with "kwargs", got an array`}},
+		{`1`, []string{`runner_job must be an object with "kwargs", got a number`}},
+		{`true`, []string{`runner_job must be an object with "kwargs", got a boolean`}},
+		{`false`, []string{`runner_job must be an object with "kwargs", got a boolean`}},
+		{`{}`, []string{"runner_job.kwargs is required"}},
+		{`{"kwargs":null}`, []string{"runner_job.kwargs must be a JSON object, got null"}},
+		{`{"kwargs":[]}`, []string{"runner_job.kwargs must be a JSON object, got an array"}},
+		{`{"kwargs":"playbook=site.yml"}`, []string{"runner_job.kwargs must be a JSON object, got a string"}},
+		{`{"kwargs":3}`, []string{"runner_job.kwargs must be a JSON object, got a number"}},
+		{`{"kwargs":{},"x":1}`, []string{`runner_job: unknown field "x" (accepted: kwargs)`}},
+		{`{"kwargs":{},"Kwargs":{},"ident":"a"}`, []string{`runner_job: unknown fields "Kwargs", "ident" (accepted: kwargs)`}},
+		{`{"x":null}`, []string{`runner_job: unknown field "x" (accepted: kwargs)`, "runner_job.kwargs is required"}},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			t.Parallel()
+			input := withFieldsOf(t, runnerJobRequest, field("runner_job", tc.raw))
+			got, err := ParseTaskRequest(input)
+			require.Equal(t, tc.want, problems(t, err))
+			require.Equal(t, "t1", got.TaskID)
+			require.Nil(t, got.RunnerJob)
+			requireSchemaAgrees(t, input, err)
+		})
+	}
+	// Not an object, it is not clearly a runner job: the other fields are
+	// not judged, one problem is reported.
+	input := []byte(`{"task_id":"t1","runner_job":"x","playbook":"site.yml","inventory":"hosts"}`)
+	_, err := ParseTaskRequest(input)
+	require.Equal(t, []string{`runner_job must be an object with "kwargs", got a string`}, problems(t, err))
+	requireSchemaAgrees(t, input, err)
+	input = []byte(`{"task_id":"t1","runner_job":[]}`)
+	_, err = ParseTaskRequest(input)
+	require.Equal(t, []string{`runner_job must be an object with "kwargs", got an array`}, problems(t, err))
+	requireSchemaAgrees(t, input, err)
+}
+
+// runner_job null is no runner job: an ordinary task, playbook and
+// inventory required.
+func TestParseTaskRequestRunnerJobNull(t *testing.T) {
+	t.Parallel()
+	input := withFields(t, field("runner_job", "null"))
+	got, err := ParseTaskRequest(input)
+	require.NoError(t, err)
+	require.Equal(t, defaultRequest(), got)
+	requireSchemaAgrees(t, input, err)
+
+	input = []byte(`{"task_id":"t1","runner_job":null}`)
+	_, err = ParseTaskRequest(input)
+	require.Equal(t, []string{"playbook is required", "inventory is required"}, problems(t, err))
+	requireSchemaAgrees(t, input, err)
+}
+
+// Every problem of a runner job is reported at once, the job's first.
+func TestParseTaskRequestRunnerJobReportsAllProblems(t *testing.T) {
+	t.Parallel()
+	input := []byte(`{"task_id":"t-9","runner_job":{"kwargs":[]},"forks":2,"playbook":"site.yml","timeout":0,"x":1}`)
+	got, err := ParseTaskRequest(input)
+	require.Equal(t, "t-9", got.TaskID)
+	require.Equal(t, []string{
+		`unknown field "x" (accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, ` +
+			"check_mode, diff_mode, forks, timeout, git_pull, runner_job)",
+		"runner_job.kwargs must be a JSON object, got an array",
+		"playbook: not with runner_job (its kwargs hold the run's arguments)",
+		"forks: not with runner_job (its kwargs hold the run's arguments)",
+		"timeout must be 1 second or more, got 0",
+	}, problems(t, err))
+	requireSchemaAgrees(t, input, err)
+}
+
+// A runner job built in Go, as a client would, is written without the
+// defaults it may not send; a field set anyway is written, to be refused.
+func TestTaskRequestMarshalRunnerJob(t *testing.T) {
+	t.Parallel()
+	job := &RunnerJob{Kwargs: json.RawMessage(`{"ident":"a"}`)}
+	for _, req := range []TaskRequest{{TaskID: "t1", RunnerJob: job}, runnerJobDefaults()} {
+		req.RunnerJob = job
+		b, err := json.Marshal(req)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"task_id":"t1","runner_job":{"kwargs":{"ident":"a"}}}`, string(b))
+		_, err = ParseTaskRequest(b)
+		require.NoError(t, err)
+	}
+
+	b, err := json.Marshal(TaskRequest{TaskID: "t1", Playbook: "site.yml", Forks: 3, RunnerJob: job})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"task_id":"t1","playbook":"site.yml","forks":3,"runner_job":{"kwargs":{"ident":"a"}}}`, string(b))
+	_, err = ParseTaskRequest(b)
+	require.Equal(t, []string{
+		"playbook: not with runner_job (its kwargs hold the run's arguments)",
+		"forks: not with runner_job (its kwargs hold the run's arguments)",
+	}, problems(t, err))
+
+	b, err = json.Marshal(&TaskRequest{TaskID: "t1", RunnerJob: &RunnerJob{}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"task_id":"t1","runner_job":{"kwargs":null}}`, string(b))
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +22,9 @@ type workspace struct {
 	scratch string
 	// varsFile holds the extra vars; "" when there are none.
 	varsFile string
+	// job is the runner job the task shipped; nil for a playbook of the
+	// playbook directory.
+	job RunnerJob
 }
 
 // execute runs an admitted task: workspace, command, run. Each stage
@@ -42,6 +47,7 @@ func (r *run) execute(tasks context.Context) *outcome {
 	r.mu.Unlock()
 
 	timeout := r.timeout()
+	r.limit = timeout
 	if timeout > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
@@ -52,6 +58,15 @@ func (r *run) execute(tasks context.Context) *outcome {
 		return o
 	}
 	defer os.RemoveAll(ws.scratch)
+	if ws.job != nil {
+		defer r.closeJob(ws.job)
+		if t := ws.job.Spec().Timeout; t > 0 && (timeout == 0 || t < timeout) {
+			var stop context.CancelFunc
+			ctx, stop = context.WithTimeoutCause(ctx, t, ErrTimeout)
+			defer stop()
+			timeout, r.limit = t, t
+		}
+	}
 	return r.runPlaybook(ctx, ws, timeout)
 }
 
@@ -72,6 +87,9 @@ func (r *run) timeout() time.Duration {
 // directory and the extra vars file.
 func (r *run) prepare(ctx context.Context) (*workspace, *outcome) {
 	w := r.w
+	if r.req.RunnerJob != nil {
+		return r.prepareJob(ctx)
+	}
 	if r.req.GitPull {
 		if err := w.gitPull(ctx); err != nil {
 			r.log.Error("git pull failed", "err", err)
@@ -88,10 +106,9 @@ func (r *run) prepare(ctx context.Context) (*workspace, *outcome) {
 		r.log.Error("task refused", "err", err)
 		return nil, refused(err.Error())
 	}
-	scratch, err := os.MkdirTemp(w.cfg.DataDir, "task-"+r.id+"-")
-	if err != nil {
-		// A fault of this worker's disk: another worker may do better.
-		return nil, retryLater(fmt.Sprintf("scratch directory: %v", err), 5*time.Second)
+	scratch, o := r.scratchDir()
+	if o != nil {
+		return nil, o
 	}
 	ws := &workspace{Resolved: paths, scratch: scratch}
 	if len(r.req.ExtraVars) > 0 {
@@ -105,20 +122,26 @@ func (r *run) prepare(ctx context.Context) (*workspace, *outcome) {
 }
 
 // command is the ansible-playbook process of the run; its events go to
-// the run's sink and to prog.
-func (r *run) command(ws *workspace, prog *Progress) *Process {
+// the run's sink, to prog and to onEvent.
+func (r *run) command(ws *workspace, prog *Progress, onEvent func()) *Process {
 	w := r.w
 	sink := r.openSink()
+	args, dir, env := BuildArgs(&r.req, ws.Playbook, ws.Inventory, ws.varsFile), ws.Dir, w.taskEnv(ws.scratch, nil)
+	if ws.job != nil {
+		spec := ws.job.Spec()
+		args, dir, env = spec.Args, spec.ProjectDir, w.taskEnv(ws.scratch, spec.Env)
+	}
 	return &Process{
 		Executable:  w.cfg.AnsiblePlaybook,
-		Args:        BuildArgs(&r.req, ws.Playbook, ws.Inventory, ws.varsFile),
-		Dir:         ws.Dir,
-		Env:         w.taskEnv(ws.scratch),
+		Args:        args,
+		Dir:         dir,
+		Env:         env,
 		PluginDir:   w.pluginDir,
 		Ident:       r.id,
 		KillGrace:   w.cfg.KillGrace,
 		Supervisors: w.supervisors,
 		OnEvent: func(ev *schemas.Event) {
+			onEvent()
 			prog.Observe(ev)
 			b, err := encodeEvent(ev, w.cfg.MaxEventBytes)
 			if err != nil {
@@ -126,15 +149,30 @@ func (r *run) command(ws *workspace, prog *Progress) *Process {
 				return
 			}
 			sink.Event(ev.Counter, b)
+			if ws.job != nil {
+				ws.job.Event(b)
+			}
 		},
 	}
 }
 
 // taskEnv is the environment of a playbook run: the worker's, less its
-// secrets, with the operator's inventory policy.
-func (w *Worker) taskEnv(scratch string) []string {
-	env := append(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), "ANSIBLE_LOCAL_TEMP="+filepath.Join(scratch, "tmp"))
-	if kv, set := inventoryEnabled(env, w.cfg.Policy.AllowInventoryScripts); set {
+// secrets, then vars (a runner job's), then what vars cannot change: the
+// run's temporary directory and the operator's inventory policy.
+func (w *Worker) taskEnv(scratch string, vars map[string]string) []string {
+	return playbookEnv(ChildEnv(os.Environ(), w.cfg.HiddenEnv...), vars, filepath.Join(scratch, "tmp"),
+		w.cfg.Policy.AllowInventoryScripts)
+}
+
+// playbookEnv is base, vars in sorted order (so runs are reproducible),
+// then ANSIBLE_LOCAL_TEMP and the inventory policy: later entries win.
+func playbookEnv(base []string, vars map[string]string, localTemp string, allowScripts bool) []string {
+	env := slices.Clone(base)
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+vars[k])
+	}
+	env = append(env, "ANSIBLE_LOCAL_TEMP="+localTemp)
+	if kv, set := inventoryEnabled(env, allowScripts); set {
 		env = append(env, kv)
 	}
 	return env
@@ -144,7 +182,9 @@ func (w *Worker) taskEnv(scratch string) []string {
 // and returns how it ended.
 func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Duration) *outcome {
 	prog := NewProgress()
-	proc := r.command(ws, prog)
+	idle := r.idleTimer(ws)
+	defer idle.stop()
+	proc := r.command(ws, prog, idle.reset)
 	if changed, err := r.record(); err != nil {
 		return retryLater(fmt.Sprintf("cannot record the task as running: %v", err), storeRetryDelay)
 	} else if !changed {
@@ -167,6 +207,16 @@ func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Durat
 	close(done)
 	hb.Wait()
 
+	o := r.playbookOutcome(ctx, prog, exit, err, timeout)
+	if ws.job != nil && o.state != "" {
+		o = r.finishJob(ws.job, proc, o)
+	}
+	return o
+}
+
+// playbookOutcome records the counts, output and return code of the ended
+// playbook and says how the run ended.
+func (r *run) playbookOutcome(ctx context.Context, prog *Progress, exit Exit, err error, timeout time.Duration) *outcome {
 	counts, output, _ := prog.Snapshot()
 	rc := exit.RC
 	r.mu.Lock()
@@ -196,7 +246,7 @@ func (r *run) stopped(ctx context.Context, otherwise schemas.State, msg string, 
 	case errors.Is(cause, ErrShutdown):
 		return &outcome{settle: settleHandBack}
 	case errors.Is(cause, ErrTimeout):
-		return ended(schemas.StateTimeout, r.stopMessage(ctx, r.timeout()), rc)
+		return ended(schemas.StateTimeout, r.stopMessage(ctx, r.limit), rc)
 	case errors.Is(cause, ErrCancelled):
 		return ended(schemas.StateCancelled, r.stopMessage(ctx, 0), rc)
 	}
@@ -214,6 +264,8 @@ func (r *run) stoppedBeforeStart(ctx context.Context) *outcome {
 
 func (r *run) stopMessage(ctx context.Context, timeout time.Duration) string {
 	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrTimeout) && cause != ErrTimeout:
+		return cause.Error() // says which limit
 	case errors.Is(cause, ErrTimeout):
 		return fmt.Sprintf("timed out after %s", timeout)
 	case errors.Is(cause, ErrCancelled):

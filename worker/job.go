@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/ansible-worker/ansible-worker/schemas"
@@ -19,6 +18,8 @@ type JobSpec struct {
 	Ident string
 	// Dir is the private data directory; ProjectDir the working directory.
 	Dir, ProjectDir string
+	// Playbook is the playbook relative to ProjectDir, for logs.
+	Playbook string
 	// Args are ansible-playbook's arguments.
 	Args []string
 	// Env is added to the runner's base environment.
@@ -89,23 +90,10 @@ func (j *JobRunner) Run(ctx context.Context, job JobSpec, onEvent func([]byte)) 
 // stoppedRC is the rc ansible-runner gives a run it stopped.
 const stoppedRC = 254
 
-// env is the playbook's environment: the base, the job's variables (sorted,
-// so runs are reproducible), its private temp directory.
+// env is the playbook's environment: the base, the job's variables, its
+// private temp directory.
 func (j *JobRunner) env(job JobSpec) []string {
-	env := append([]string{}, j.Env...)
-	keys := make([]string, 0, len(job.Env))
-	for k := range job.Env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+job.Env[k])
-	}
-	env = append(env, "ANSIBLE_LOCAL_TEMP="+filepath.Join(job.Dir, ".ansible-tmp"))
-	if kv, set := inventoryEnabled(env, j.AllowInventoryScripts); set {
-		env = append(env, kv)
-	}
-	return env
+	return playbookEnv(j.Env, job.Env, filepath.Join(job.Dir, ".ansible-tmp"), j.AllowInventoryScripts)
 }
 
 // NewJobRunner prepares a JobRunner for the ansible-playbook executable:

@@ -28,6 +28,9 @@ type Policy struct {
 	MaxForks int
 	// MaxTaskTimeout bounds a task's own timeout (0: no bound).
 	MaxTaskTimeout time.Duration
+	// AllowRunnerJobs lets a task ship its own private data directory
+	// (runner_job): its project runs as code on the worker host.
+	AllowRunnerJobs bool
 }
 
 // DefaultMaxForks bounds forks when Policy.MaxForks is 0.
@@ -37,6 +40,10 @@ const DefaultMaxForks = 50
 // *schemas.InvalidTaskError, or nil.
 func (p *Policy) Check(req *schemas.TaskRequest) error {
 	var problems []string
+	if req.RunnerJob != nil && !p.AllowRunnerJobs {
+		problems = append(problems, "runner_job: this group does not run shipped private data directories "+
+			"(their projects run as code on the worker); the operator can allow them with worker.allow_runner_jobs")
+	}
 	if names := p.refusedVars(req.ExtraVars); len(names) > 0 {
 		problems = append(problems, fmt.Sprintf("extra_vars: %s may not be set by a task: names starting with ansible_ "+
 			"(connection, interpreter and privilege settings) and names Ansible reserves are the operator's, "+

@@ -126,10 +126,43 @@ type RunSink interface {
 	Close(ctx context.Context) error
 }
 
+// RunnerJobs opens the runner jobs of the group: tasks that ship their own
+// private data directory (schemas.TaskRequest.RunnerJob) instead of naming a
+// playbook of the worker's directory.
+type RunnerJobs interface {
+	// Open fetches what task id shipped into a new private directory and
+	// checks it as a job from an untrusted submitter. An error wrapping
+	// ErrJobRefused means the job can never run; any other is a fault
+	// worth a retry.
+	Open(ctx context.Context, id string, job *schemas.RunnerJob) (RunnerJob, error)
+	// Discard removes what task id shipped, once the task has ended.
+	Discard(ctx context.Context, id string) error
+}
+
+// RunnerJob is one opened runner job.
+type RunnerJob interface {
+	// Spec is how to run it.
+	Spec() JobSpec
+	// Event records an event of the run, as published, for the artifacts.
+	Event(data []byte)
+	// Finish writes the artifacts of the ended run (its ansible-playbook
+	// command, rc and ansible-runner status) and ships them back.
+	Finish(ctx context.Context, command []string, rc int, status string) error
+	// Close removes the job's directory.
+	Close() error
+}
+
+// ErrJobRefused is wrapped by the errors that refuse a runner job for good:
+// nothing shipped, a bad zip, settings the rules refuse.
+var ErrJobRefused = errors.New("job refused")
+
 // Ports are the worker's connections to the outside world.
 type Ports struct {
 	Source  Source
 	Ledger  Ledger
 	Cancels CancelService
 	Sinks   Sinks
+	// RunnerJobs runs the tasks that ship a private data directory; nil
+	// refuses them.
+	RunnerJobs RunnerJobs
 }

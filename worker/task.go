@@ -71,6 +71,8 @@ type run struct {
 	req    schemas.TaskRequest
 	nStat  int // runner statuses published
 	cancel context.CancelCauseFunc
+	// limit is the run's timeout (0: none), for its message.
+	limit time.Duration
 
 	mu sync.Mutex
 	st schemas.TaskStatus
@@ -178,6 +180,7 @@ func (r *run) apply(o *outcome) {
 	}
 	if o.state != "" {
 		r.finish(o.state, o.message, o.rc)
+		r.discardJob()
 	}
 	if o.settle == settleTerm {
 		reason := o.reason

@@ -68,8 +68,7 @@ func jobWorkerAction(c *cli.Context) error {
 // jobRun runs a checked job with jr.
 func jobRun(jr *worker.JobRunner) runnerstream.RunFunc {
 	return func(ctx context.Context, job *runnerstream.Job, onEvent func([]byte)) (int, string, error) {
-		return jr.Run(ctx, worker.JobSpec{Ident: job.Ident, Dir: job.Dir, ProjectDir: job.ProjectDir, Args: job.Args,
-			Env: job.Env, Timeout: job.Timeout, IdleTimeout: job.IdleTimeout}, onEvent)
+		return jr.Run(ctx, job.Spec(), onEvent)
 	}
 }
 
