@@ -80,6 +80,19 @@ func (lc *lifecycle) deliverIn(tasks context.Context, seq uint64, attempt int, d
 	return s.settled()
 }
 
+// shutdownOnceRunning returns the tasks context of a worker that stops
+// (ErrShutdown) as soon as the fake Ansible runs.
+func (lc *lifecycle) shutdownOnceRunning() context.Context {
+	tasks, stop := context.WithCancelCause(context.Background())
+	go func() {
+		for lc.runs.Load() == 0 {
+			time.Sleep(time.Millisecond) // until Ansible "runs"
+		}
+		stop(ErrShutdown)
+	}()
+	return tasks
+}
+
 func (lc *lifecycle) deliver(seq uint64, attempt int, data []byte) []string {
 	return lc.deliverIn(context.Background(), seq, attempt, data)
 }
@@ -207,13 +220,7 @@ func TestLifecycleShutdownHandsBack(t *testing.T) {
 	t.Parallel()
 	lc := newLifecycle(t, nil)
 	lc.block = true
-	tasks, stop := context.WithCancelCause(context.Background())
-	go func() {
-		for lc.runs.Load() == 0 {
-			time.Sleep(time.Millisecond) // until Ansible "runs"
-		}
-		stop(ErrShutdown)
-	}()
+	tasks := lc.shutdownOnceRunning()
 	require.Equal(t, []string{"nak 0s"}, lc.deliverIn(tasks, 1, 1, task("sd", nil)))
 	st := lc.ledger.status("sd")
 	require.Equal(t, schemas.StateQueued, st.State, "handed back, not ended")

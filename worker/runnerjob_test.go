@@ -186,13 +186,7 @@ func TestRunnerJobHandedBackKeepsWhatItShipped(t *testing.T) {
 	t.Parallel()
 	lc, jobs, _ := jobLifecycle(t, nil)
 	lc.block = true
-	tasks, stop := context.WithCancelCause(context.Background())
-	go func() {
-		for lc.runs.Load() == 0 {
-			time.Sleep(time.Millisecond) // until Ansible "runs"
-		}
-		stop(ErrShutdown)
-	}()
+	tasks := lc.shutdownOnceRunning()
 	require.Equal(t, []string{"nak 0s"}, lc.deliverIn(tasks, 1, 1, runnerJobTask("rj")))
 	require.Empty(t, jobs.finished, "no artifacts for a run that goes on elsewhere")
 	require.Empty(t, jobs.discarded)
