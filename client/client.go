@@ -20,6 +20,11 @@ import (
 // monitoring when neither WithName nor nats.options.name sets one.
 const DefaultName = "ansible-worker client"
 
+// DefaultJobsMaxAge is how long a client made with New keeps the files of
+// runner jobs in the bucket it has to create (config's nats.jobs_max_age
+// default).
+const DefaultJobsMaxAge = 24 * time.Hour
+
 // closeTimeout bounds how long Close waits for the connection to drain.
 const closeTimeout = 5 * time.Second
 
@@ -126,7 +131,7 @@ func newClient(nc *nats.Conn, names jsbridge.Names, s settings) (*Client, error)
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return &Client{nc: nc, js: js, names: names, log: s.log.With("group", names.Group),
-		prov: jsbridge.ProvisionConfig{Names: names}}, nil
+		prov: jsbridge.ProvisionConfig{Names: names, JobsMaxAge: DefaultJobsMaxAge}}, nil
 }
 
 // ForGroup returns a client of another group on the same connection. Its

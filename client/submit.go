@@ -74,6 +74,13 @@ func (c *Client) Submit(ctx context.Context, req schemas.TaskRequest) (*Receipt,
 // buckets are created first, as a worker creates them, so a task may wait
 // for the first worker; when that fails the error wraps ErrNotProvisioned.
 func (c *Client) SubmitJSON(ctx context.Context, body []byte) (*Receipt, error) {
+	return c.submit(ctx, body, nil)
+}
+
+// submit is SubmitJSON with ship, when set, run once the task id is
+// claimed (its queued status created) and before the publish: what a
+// runner job ships goes under an id no one else holds.
+func (c *Client) submit(ctx context.Context, body []byte, ship func(ctx context.Context, id string) error) (*Receipt, error) {
 	req, err := schemas.ParseTaskRequest(body)
 	if err != nil {
 		return nil, withKind(ErrInvalid, err)
@@ -86,6 +93,12 @@ func (c *Client) SubmitJSON(ctx context.Context, body []byte) (*Receipt, error) 
 	rev, err := c.markQueued(ctx, kv, req.TaskID)
 	if err != nil {
 		return nil, err
+	}
+	if ship != nil {
+		if err := ship(ctx, req.TaskID); err != nil {
+			c.undoQueued(ctx, kv, req.TaskID, rev)
+			return nil, err
+		}
 	}
 	rcpt, err := c.publish(ctx, req.TaskID, body)
 	if err != nil {

@@ -59,6 +59,7 @@ func DefaultConfig() *Config {
 			TasksMaxMsgSize: schemas.MaxTaskSize,
 			TasksMaxBytes:   256 << 20,
 			TasksMaxAge:     7 * 24 * 3600,
+			JobsMaxAge:      24 * 3600,
 			Embedded: EmbeddedConfig{
 				Listen:   "127.0.0.1:4222",
 				StoreDir: "./data",

@@ -173,6 +173,10 @@ type WorkerConfig struct {
 	// published events, as in ansible-runner's; false gives plain text.
 	// Default true.
 	EventColor bool `yaml:"event_color"`
+	// AllowRunnerJobs lets tasks ship their own private data directory
+	// (runner_job, `submit --private-data-dir`): its project runs as code
+	// on the worker host. Default false.
+	AllowRunnerJobs bool `yaml:"allow_runner_jobs"`
 }
 
 // TaskTimeoutDuration returns TaskTimeout as a time.Duration (0 = none).
@@ -290,6 +294,11 @@ type NATSConfig struct {
 	// before the server removes it, run or not; 0 keeps tasks for ever.
 	// Default 604800 (7 days).
 	TasksMaxAge float64 `yaml:"tasks_max_age" unit:"seconds"`
+	// JobsMaxAge is how long, in seconds, the files runner jobs ship and
+	// the artifacts they send back are kept in the Object Store bucket
+	// ansible_jobs when no one removes them; 0 keeps them for ever.
+	// Default 86400 (1 day).
+	JobsMaxAge float64 `yaml:"jobs_max_age" unit:"seconds"`
 	// Embedded runs a NATS server inside the process.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 }
@@ -299,6 +308,9 @@ func (n NATSConfig) StatusTTLDuration() time.Duration { return seconds(n.StatusT
 
 // EventsMaxAgeDuration returns EventsMaxAge as a time.Duration (0: for ever).
 func (n NATSConfig) EventsMaxAgeDuration() time.Duration { return seconds(n.EventsMaxAge) }
+
+// JobsMaxAgeDuration returns JobsMaxAge as a time.Duration (0: for ever).
+func (n NATSConfig) JobsMaxAgeDuration() time.Duration { return seconds(n.JobsMaxAge) }
 
 // TasksMaxAgeDuration returns TasksMaxAge as a time.Duration (0: for ever).
 func (n NATSConfig) TasksMaxAgeDuration() time.Duration { return seconds(n.TasksMaxAge) }

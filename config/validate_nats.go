@@ -31,6 +31,7 @@ func validateNATS(n NATSConfig) problems {
 	checkHeaders(&p, n.Headers)
 	p.nonNegativeSeconds("nats.status_ttl", n.StatusTTL)
 	p.nonNegativeSeconds("nats.events_max_age", n.EventsMaxAge)
+	p.nonNegativeSeconds("nats.jobs_max_age", n.JobsMaxAge)
 	checkTasksLimits(&p, n)
 	if n.MQTTListener != "" {
 		if err := checkHostPort(n.MQTTListener, 1); err != nil {

@@ -42,6 +42,9 @@ type ProvisionConfig struct {
 	// TasksMaxAge is how long a task may stay in the tasks stream (0: for
 	// ever).
 	TasksMaxAge time.Duration
+	// JobsMaxAge is how long the files of runner jobs stay in JobsBucket
+	// (0: for ever).
+	JobsMaxAge time.Duration
 }
 
 // tasksDuplicates is the tasks stream's window for Nats-Msg-Id duplicates.
@@ -86,7 +89,7 @@ func ProvisionSettings(cfg *config.Config, names Names) ProvisionConfig {
 		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration(),
 		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration(),
 		TasksMaxMsgSize: int32(cfg.NATS.TasksMaxMsgSize), TasksMaxBytes: cfg.NATS.TasksMaxBytes,
-		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration(),
+		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration(), JobsMaxAge: cfg.NATS.JobsMaxAgeDuration(),
 	}
 }
 

@@ -21,7 +21,7 @@ func Transmit(ctx context.Context, out io.Writer, dir string, kw Kwargs) error {
 	if err := w.JSON(map[string]any{"kwargs": kw}); err != nil {
 		return fmt.Errorf("transmit: %w", err)
 	}
-	if err := w.ZipDir(dir, ZipOptions{Exclude: transmitExcluded}); err != nil {
+	if err := w.ZipDir(dir, ZipOptions{Exclude: NotShipped}); err != nil {
 		return fmt.Errorf("transmit %s: %w", dir, err)
 	}
 	if err := w.EOF(); err != nil {
@@ -30,10 +30,11 @@ func Transmit(ctx context.Context, out io.Writer, dir string, kw Kwargs) error {
 	return nil
 }
 
-// transmitExcluded leaves out what a worker does not need: the artifacts of
-// earlier runs, which ansible-runner would ship too, and the files of a
-// run (its log, its pid).
-func transmitExcluded(rel string) bool {
+// NotShipped reports whether the file at rel, relative to a private data
+// directory, is left out of a shipped job: the artifacts of earlier runs,
+// which ansible-runner would ship too, and the files of a run (its log,
+// its pid), which a worker makes its own.
+func NotShipped(rel string) bool {
 	rel = filepath.ToSlash(rel)
 	return rel == "artifacts" || strings.HasPrefix(rel, "artifacts/") || rel == "daemon.log" || rel == "pid"
 }

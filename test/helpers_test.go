@@ -251,6 +251,7 @@ type workerOpts struct {
 	PlaybookDir string // default testdata/playbooks
 	TopExtra    string // more top-level YAML
 	Command     string // the ansible-worker command: "run" (default) or "gateway"
+	DataDir     string // worker.data_dir; default a new temporary directory
 }
 
 // workerProc is a running ansible-worker process.
@@ -274,6 +275,9 @@ func writeConfig(t testing.TB, url string, o workerOpts) string {
 		o.PlaybookDir = playbookDir(t)
 	}
 	dir := t.TempDir()
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(dir, "data")
+	}
 	cfg := fmt.Sprintf(`log_level: DEBUG
 worker:
   group_name: %s
@@ -288,7 +292,7 @@ nats:
     producer: ansible-worker-test
 %s
 %s
-`, o.Group, o.PlaybookDir, o.Concurrency, filepath.Join(dir, "data"), indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "), o.TopExtra)
+`, o.Group, o.PlaybookDir, o.Concurrency, o.DataDir, indent(o.Extra, "  "), url, indent(o.NATSExtra, "  "), o.TopExtra)
 	path := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	return path

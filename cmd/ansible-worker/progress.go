@@ -24,6 +24,17 @@ import (
 // Ctrl-C stops following, not the task: it says how to follow or cancel it
 // and exits with exitInterrupted.
 func follow(c *cli.Context, cl *client.Client, id string, showOutput bool) error {
+	final, err := followFinal(c, cl, id, showOutput)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.ErrWriter, summary(final))
+	return cli.Exit("", exitForState(final.State))
+}
+
+// followFinal is follow up to the final status, which it returns
+// unprinted.
+func followFinal(c *cli.Context, cl *client.Client, id string, showOutput bool) (*schemas.TaskStatus, error) {
 	out, errOut := c.App.Writer, c.App.ErrWriter
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
 	defer stop()
@@ -48,12 +59,11 @@ func follow(c *cli.Context, cl *client.Client, id string, showOutput bool) error
 			stop() // a second Ctrl-C ends the command at once
 			fmt.Fprintf(errOut, "interrupted: task %s goes on.\n  follow it: %s\n  cancel it: %s\n",
 				id, againCommand(c, "watch", id), againCommand(c, "cancel", id))
-			return cli.Exit("", exitInterrupted)
+			return nil, cli.Exit("", exitInterrupted)
 		}
-		return cli.Exit(err.Error(), exitUnreachable)
+		return nil, cli.Exit(err.Error(), exitUnreachable)
 	}
-	fmt.Fprintln(errOut, summary(final))
-	return cli.Exit("", exitForState(final.State))
+	return final, nil
 }
 
 // againCommand is the command line that runs command on task id with the

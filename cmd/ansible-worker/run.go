@@ -18,6 +18,7 @@ import (
 	"github.com/ansible-worker/ansible-worker/gateway"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/retry"
+	"github.com/ansible-worker/ansible-worker/runnerstream"
 	"github.com/ansible-worker/ansible-worker/worker"
 )
 
@@ -184,7 +185,23 @@ func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, log 
 		return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
 	}
 	pub := jsbridge.NewPublisher(js, cfg.NATS.Headers, log)
-	return jsbridge.Ports(nc, assets, names, pub, cfg.SubjectID(), jsbridge.NewStatusStore(assets, log)), nil
+	ports := jsbridge.Ports(nc, assets, names, pub, cfg.SubjectID(), jsbridge.NewStatusStore(assets, log))
+	if cfg.Worker.AllowRunnerJobs {
+		objs, err := jsbridge.OpenJobObjects(ctx, js, names, cfg.NATS.Replicas, cfg.NATS.JobsMaxAgeDuration())
+		if err != nil {
+			return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
+		}
+		ports.RunnerJobs = runnerJobs(cfg, objs)
+	}
+	return ports, nil
+}
+
+// runnerJobs runs the jobs submitters ship, held to the rules of an
+// untrusted stream.
+func runnerJobs(cfg *config.Config, objs *jsbridge.JobObjects) *runnerstream.StoreJobs {
+	w := cfg.Worker
+	return &runnerstream.StoreJobs{Store: objs, Dir: w.DataDir, Options: runnerstream.JobOptions{
+		MaxForks: w.MaxForks, MaxTimeout: seconds(w.MaxTaskTimeout), AllowLimitRegex: w.AllowLimitRegex}}
 }
 
 // workerConfig is the worker's part of the configuration; maxPayload is
@@ -204,6 +221,7 @@ func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
 			AllowInventoryScripts: w.AllowInventoryScripts,
 			MaxForks:              w.MaxForks,
 			MaxTaskTimeout:        seconds(w.MaxTaskTimeout),
+			AllowRunnerJobs:       w.AllowRunnerJobs,
 		},
 		Concurrency:    w.Concurrency,
 		MaxQueueSize:   w.MaxQueueSize,

@@ -21,6 +21,11 @@ func submitCommand() *cli.Command {
 		Name:      "submit",
 		Usage:     "submit a task from flags or a JSON file; --wait follows it live",
 		ArgsUsage: "[TASK.json | -]",
+		Description: "With --private-data-dir, the task ships an ansible-runner private data directory through\n" +
+			"the JetStream Object Store instead of naming a playbook of the worker's directory (the workers must\n" +
+			"allow it: worker.allow_runner_jobs); -p is then relative to DIR/project, -i to DIR, and --wait writes\n" +
+			"the artifacts into DIR/artifacts/<ident>/ as `ansible-runner process` does:\n" +
+			"  ansible-worker submit --private-data-dir ./demo -p test.yml --wait",
 		Flags: withCommon(
 			groupFlag(),
 			&cli.StringFlag{Name: "task-id", Usage: "task `ID`", DefaultText: "random"},
@@ -41,6 +46,8 @@ func submitCommand() *cli.Command {
 			&cli.BoolFlag{Name: "git-pull", Usage: "git pull the playbook directory first"},
 			&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow the task: stream its output and exit with its result"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "with --wait, print no playbook output, only the result"},
+			&cli.StringFlag{Name: "private-data-dir", Usage: "ship the ansible-runner private data `DIR` and run it (see above)"},
+			&cli.StringFlag{Name: "ident", Usage: "with --private-data-dir: the run's `ID`, which is also its task id", DefaultText: "random"},
 		),
 		Action: submitAction,
 	}
@@ -50,6 +57,9 @@ func submitAction(c *cli.Context) error {
 	cfg, err := loadConfig(c)
 	if err != nil {
 		return err
+	}
+	if c.IsSet("private-data-dir") || c.IsSet("ident") {
+		return submitJobAction(c, cfg)
 	}
 	body, err := buildTask(c)
 	if err != nil {
