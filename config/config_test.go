@@ -747,6 +747,12 @@ func TestExamples(t *testing.T) {
 	require.Equal(t, "production", c.Worker.GroupName)
 	require.Equal(t, []string{"nats://127.0.0.1:4222"}, c.ClientServers())
 
+	jobs, err := LoadConfig(filepath.Join("..", "examples", "config.jobs.yaml"), envMap{}.lookup)
+	require.NoError(t, err)
+	require.True(t, jobs.Worker.AllowRunnerJobs)
+	require.Equal(t, "jobs", jobs.Worker.GroupName)
+	require.Equal(t, []string{"nats://127.0.0.1:4222"}, jobs.ClientServers(), "the quick start's server")
+
 	full := filepath.Join("..", "examples", "config.full.yaml")
 	c, err = LoadConfig(full, envMap{}.lookup)
 	require.NoError(t, err)
