@@ -65,8 +65,9 @@ func (c *Client) Submit(ctx context.Context, req schemas.TaskRequest) (*Receipt,
 	return c.SubmitJSON(ctx, body)
 }
 
-// SubmitJSON submits a task request given as JSON, the way a worker reads
-// it. It checks the request first (schemas.ParseTaskRequest; ErrInvalid),
+// SubmitJSON submits a request as a worker reads it: a JSON task, or a
+// named-job request in JSON or YAML. It checks the request first
+// (schemas.ParseRequest; ErrInvalid),
 // then records the task as queued, which fails with ErrTaskExists when the
 // id already has a status in the group, then publishes body unchanged to
 // the group's task subject with the task id as Nats-Msg-Id. When the
@@ -81,10 +82,11 @@ func (c *Client) SubmitJSON(ctx context.Context, body []byte) (*Receipt, error) 
 // claimed (its queued status created) and before the publish: what a
 // runner job ships goes under an id no one else holds.
 func (c *Client) submit(ctx context.Context, body []byte, ship func(ctx context.Context, id string) error) (*Receipt, error) {
-	req, err := schemas.ParseTaskRequest(body)
+	pr, err := schemas.ParseRequest(body)
 	if err != nil {
 		return nil, withKind(ErrInvalid, err)
 	}
+	req := pr.Task
 	store, err := c.statusStore(ctx)
 	if err != nil {
 		return nil, err
@@ -100,7 +102,7 @@ func (c *Client) submit(ctx context.Context, body []byte, ship func(ctx context.
 			return nil, err
 		}
 	}
-	rcpt, err := c.publish(ctx, req.TaskID, body)
+	rcpt, err := c.publish(ctx, req.TaskID, body, pr.Format)
 	if err != nil {
 		if !errors.Is(err, ErrTaskExists) { // a duplicate's status is the first submission's
 			c.undoQueued(ctx, kv, req.TaskID, rev)
@@ -135,9 +137,12 @@ func (c *Client) markQueued(ctx context.Context, kv jetstream.KeyValue, id strin
 }
 
 // publish stores the task in the tasks stream, once per id.
-func (c *Client) publish(ctx context.Context, id string, body []byte) (*Receipt, error) {
+func (c *Client) publish(ctx context.Context, id string, body []byte, format schemas.RequestFormat) (*Receipt, error) {
 	msg := &nats.Msg{Subject: c.names.TaskSubject(), Data: body, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", "application/json")
+	if format == schemas.FormatYAML {
+		msg.Header.Set("Content-Type", "application/yaml")
+	}
 	ack, err := c.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 		// The tasks stream went away (deleted, or another prefix's

@@ -129,7 +129,7 @@ func TestSecExpandedValuesMasked(t *testing.T) {
 	require.Equal(t, 18884, c.MQTT.Port)
 	m := c.Masked()
 	require.Equal(t, SecretMask, m.Worker.WorkerID)
-	require.Equal(t, []string{SecretMask, "other.yml"}, m.Worker.AllowPlaybooks)
+	require.Equal(t, PlaybookPatterns{SecretMask, "other.yml"}, m.Worker.AllowPlaybooks)
 	require.Equal(t, []string{SecretMask}, []string(m.NATS.Servers))
 	require.Equal(t, SecretMask, m.MQTT.ClientID)
 	require.Equal(t, SecretMask, m.NATS.Options.Name)

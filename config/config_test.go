@@ -165,7 +165,7 @@ nats:
 	require.Equal(t, 0, c.Worker.MaxQueueSize)
 	require.Equal(t, time.Duration(0), c.Worker.TaskTimeoutDuration())
 	require.Equal(t, 4, c.Worker.Concurrency)
-	require.Equal(t, []string{"site.yml", "deploy/*.yml"}, c.Worker.AllowPlaybooks)
+	require.Equal(t, PlaybookPatterns{"site.yml", "deploy/*.yml"}, c.Worker.AllowPlaybooks)
 	require.Equal(t, 500*time.Millisecond, c.Worker.StatusIntervalDuration())
 	require.Equal(t, "w1", c.Worker.ID())
 	require.Equal(t, []string{"nats://a:4222", "nats://b:4222"}, c.ClientServers())
@@ -746,6 +746,12 @@ func TestExamples(t *testing.T) {
 	require.Equal(t, "./examples/playbooks", c.Worker.PlaybookDirectory)
 	require.Equal(t, "production", c.Worker.GroupName)
 	require.Equal(t, []string{"nats://127.0.0.1:4222"}, c.ClientServers())
+
+	svc, err := LoadConfig(filepath.Join("..", "examples", "systemd", "config.yaml"), envMap{}.lookup)
+	require.NoError(t, err)
+	require.Equal(t, "/var/cache/ansible-worker", svc.Worker.DataDir, "the unit's CacheDirectory")
+	require.Equal(t, []string{"nats://127.0.0.1:4222"}, svc.ClientServers())
+	require.Empty(t, svc.LogFile, "the journal by default")
 
 	jobs, err := LoadConfig(filepath.Join("..", "examples", "config.jobs.yaml"), envMap{}.lookup)
 	require.NoError(t, err)

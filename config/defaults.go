@@ -16,6 +16,7 @@ func DefaultConfig() *Config {
 	return &Config{
 		LogLevel:  "INFO",
 		LogFormat: "text",
+		LogLevels: map[string]string{},
 		MQTT: MQTTConfig{
 			Port:      1883,
 			Keepalive: 60,

@@ -26,6 +26,9 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// LogFile is the file logs are appended to; "" means stderr.
 	LogFile string `yaml:"log_file"`
+	// LogLevels sets the level of some components (see LogComponents)
+	// over LogLevel, with the same level names. Default empty.
+	LogLevels map[string]string `yaml:"log_levels"`
 	// MQTT is the connection to an external MQTT broker, for the gateway.
 	MQTT MQTTConfig `yaml:"mqtt"`
 	// Worker holds what the worker runs and how.
@@ -128,8 +131,9 @@ type WorkerConfig struct {
 	// JobsFile is a YAML file of named jobs; "" means none.
 	JobsFile string `yaml:"jobs_file"`
 	// AllowPlaybooks restricts the playbooks tasks may run (paths relative
-	// to PlaybookDirectory, path.Match patterns allowed); empty allows all.
-	AllowPlaybooks []string `yaml:"allow_playbooks"`
+	// to PlaybookDirectory, path.Match patterns allowed); empty allows all,
+	// false none (the group runs named jobs only).
+	AllowPlaybooks PlaybookPatterns `yaml:"allow_playbooks"`
 	// AllowExtraVars lists extra var names tasks may set although they
 	// start with ansible_ or are names Ansible reserves; empty: none.
 	AllowExtraVars []string `yaml:"allow_extra_vars"`
@@ -196,6 +200,55 @@ func (w WorkerConfig) AckWaitDuration() time.Duration { return seconds(w.AckWait
 
 // GitTimeoutDuration returns GitTimeout as a time.Duration.
 func (w WorkerConfig) GitTimeoutDuration() time.Duration { return seconds(w.GitTimeout) }
+
+// PlaybookPatterns is worker.allow_playbooks: path.Match patterns of the
+// playbooks tasks may name (empty: every playbook), or false, kept as the
+// one element playbooksOff: tasks may run named jobs only.
+type PlaybookPatterns []string
+
+// playbooksOff stands for allow_playbooks: false; it matches no path.
+const playbooksOff = "\x00false"
+
+// Off reports whether allow_playbooks is false.
+func (p PlaybookPatterns) Off() bool { return len(p) == 1 && p[0] == playbooksOff }
+
+// Patterns returns the patterns; none when Off.
+func (p PlaybookPatterns) Patterns() []string {
+	if p.Off() {
+		return nil
+	}
+	return p
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler: a list, or a boolean (true:
+// every playbook, false: none).
+func (p *PlaybookPatterns) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return err
+		}
+		*p = PlaybookPatterns{}
+		if !b {
+			*p = PlaybookPatterns{playbooksOff}
+		}
+		return nil
+	}
+	var items []string
+	if err := n.Decode(&items); err != nil {
+		return err
+	}
+	*p = items
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler: false when Off.
+func (p PlaybookPatterns) MarshalYAML() (any, error) {
+	if p.Off() {
+		return false, nil
+	}
+	return []string(p), nil
+}
 
 // StringList is a list of strings that YAML may give as a sequence or as
 // one comma-separated string ("a, b" is ["a", "b"]).

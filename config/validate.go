@@ -63,7 +63,8 @@ func (p *problems) nonNegativeSeconds(key string, v float64) {
 	}
 }
 
-// validateLogging returns the problems of log_level and log_format.
+// validateLogging returns the problems of log_level, log_format and
+// log_levels.
 func validateLogging(c *Config) problems {
 	var p problems
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
@@ -74,7 +75,7 @@ func validateLogging(c *Config) problems {
 	default:
 		p.addf("log_format: unknown format %q: use text or json", c.LogFormat)
 	}
-	return p
+	return append(p, logLevelsProblems(c.LogLevels)...)
 }
 
 // validateWorker returns the problems of the worker section.
@@ -152,7 +153,7 @@ func checkWorkerAllowLists(p *problems, w WorkerConfig) {
 			p.addf("worker.allow_extra_vars[%d]: %q is not a variable name", i, name)
 		}
 	}
-	for i, pat := range w.AllowPlaybooks {
+	for i, pat := range w.AllowPlaybooks.Patterns() {
 		if strings.TrimSpace(pat) == "" {
 			p.addf("worker.allow_playbooks[%d]: is empty", i)
 		} else if _, err := path.Match(pat, ""); err != nil {

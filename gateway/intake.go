@@ -101,7 +101,8 @@ func (in *Intake) cancelID(topic string) (string, bool) {
 
 // task stores one task request; nil when it is done with, retried or not.
 func (in *Intake) task(ctx context.Context, body []byte) error {
-	req, perr := schemas.ParseTaskRequest(body)
+	pr, perr := schemas.ParseRequest(body)
+	req := pr.Task
 	if perr != nil {
 		return in.refuse(ctx, req.TaskID, perr.Error())
 	}

@@ -8,6 +8,9 @@ const (
 	TasksStream = "ANSIBLE_TASKS"
 	// EventsStream keeps runner events and statuses for replay.
 	EventsStream = "ANSIBLE_EVENTS"
+	// ResponsesStream keeps the answers to named-job requests, so a
+	// consumer that starts later still reads them.
+	ResponsesStream = "ANSIBLE_RESPONSES"
 	// StatusBucket is the KV bucket with the latest TaskStatus of each task.
 	StatusBucket = "ansible_status"
 	// ClaimsBucket records which stream message first claimed a task id, so a
@@ -31,6 +34,13 @@ func (n Names) TaskSubject() string { return n.Prefix + "." + n.Group + ".tasks"
 
 // TasksWildcard is the subject filter of the tasks stream: <prefix>.*.tasks.
 func (n Names) TasksWildcard() string { return n.Prefix + ".*.tasks" }
+
+// ResponseSubject is where the group's named-job requests are answered:
+// <prefix>.<group>.responses (seed 003's response queue).
+func (n Names) ResponseSubject() string { return n.Prefix + "." + n.Group + ".responses" }
+
+// ResponsesWildcard is the subject filter of the responses stream.
+func (n Names) ResponsesWildcard() string { return n.Prefix + ".*.responses" }
 
 // IntakeSubject is where the group's stored submissions are republished.
 func (n Names) IntakeSubject() string { return IntakePrefix + "." + n.TaskSubject() }

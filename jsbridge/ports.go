@@ -15,10 +15,11 @@ import (
 // publish events and runner statuses under subjectID.
 func Ports(nc *nats.Conn, a *Assets, names Names, pub *Publisher, subjectID string, store *StatusStore) worker.Ports {
 	return worker.Ports{
-		Source:  NewQueue(a, names, nc),
-		Ledger:  store,
-		Cancels: CancelService{nc: nc, names: names},
-		Sinks:   &RunSinks{pub: pub, subjectID: subjectID},
+		Source:    NewQueue(a, names, nc),
+		Ledger:    store,
+		Cancels:   CancelService{nc: nc, names: names},
+		Sinks:     &RunSinks{pub: pub, subjectID: subjectID},
+		Responses: NewResponses(pub.js, names),
 	}
 }
 

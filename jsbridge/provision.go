@@ -52,11 +52,12 @@ const tasksDuplicates = 10 * time.Minute
 
 // Assets are the provisioned streams, buckets and consumer of one group.
 type Assets struct {
-	Tasks    jetstream.Stream
-	Events   jetstream.Stream
-	Status   jetstream.KeyValue
-	Claims   jetstream.KeyValue
-	Consumer jetstream.Consumer
+	Tasks     jetstream.Stream
+	Events    jetstream.Stream
+	Responses jetstream.Stream
+	Status    jetstream.KeyValue
+	Claims    jetstream.KeyValue
+	Consumer  jetstream.Consumer
 }
 
 // Provision creates or updates, idempotently, everything a worker of the
@@ -107,6 +108,7 @@ func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, 
 	}{
 		{"stream " + TasksStream, func(ctx context.Context) (err error) { a.Tasks, err = tasksStream(ctx, js, pc); return }},
 		{"stream " + EventsStream, func(ctx context.Context) (err error) { a.Events, err = eventsStream(ctx, js, pc); return }},
+		{"stream " + ResponsesStream, func(ctx context.Context) (err error) { a.Responses, err = responsesStream(ctx, js, pc); return }},
 		{"bucket " + StatusBucket, func(ctx context.Context) (err error) {
 			a.Status, err = bucket(ctx, js, pc, StatusBucket, "latest TaskStatus per task, key <group>.<task_id>")
 			return
@@ -148,6 +150,29 @@ func eventsStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfi
 		Name:        EventsStream,
 		Description: "ansible-runner events and statuses",
 		Subjects:    []string{RunnerPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    pc.Replicas,
+		MaxAge:      pc.EventsMaxAge,
+		Duplicates:  2 * time.Minute,
+	})
+}
+
+// responsesStream creates or updates the responses stream, keeping the
+// subjects other prefixes added; responses are kept as long as events.
+func responsesStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig) (jetstream.Stream, error) {
+	subjects := []string{pc.ResponsesWildcard()}
+	if st, err := js.Stream(ctx, ResponsesStream); err == nil {
+		for _, s := range st.CachedInfo().Config.Subjects {
+			if !slices.Contains(subjects, s) {
+				subjects = append(subjects, s)
+			}
+		}
+	}
+	return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        ResponsesStream,
+		Description: "answers to named-job requests: started, working, success or failure",
+		Subjects:    subjects,
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,
 		Replicas:    pc.Replicas,

@@ -11,13 +11,12 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // PrivateDataDir is an ansible-runner private data directory as
@@ -284,20 +283,21 @@ func pddParseValue(data []byte) (any, error) {
 	if v, ok := pddParseJSON(data); ok && pddTruthy(v) {
 		return v, nil
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var n yaml.Node
-	if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-		return nil, nil
-	} else if err != nil {
-		return nil, pddYAMLError(err)
+	v, err := schemas.DecodeYAML11(data, schemas.YAML11Options{MaxDepth: pddMaxDepth, MaxNodes: pddMaxNodes})
+	var se *schemas.YAMLSyntaxError
+	if errors.As(err, &se) {
+		// JSON was tried first: neither reads it.
+		return nil, errors.New("not valid JSON or YAML" + se.Detail())
 	}
-	var more yaml.Node
-	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
-		return nil, errors.New("not valid JSON or YAML: more than one YAML document")
-	}
-	c := &pddConv{budget: 1 << 20}
-	return c.value(&n, 0)
+	return v, err
 }
+
+// Bounds of the YAML of env files: nesting, and nodes converted (aliases
+// counted each time they are used).
+const (
+	pddMaxDepth = 1000
+	pddMaxNodes = 1 << 20
+)
 
 // pddParseJSON decodes data as one JSON value, as Python's json.loads.
 func pddParseJSON(data []byte) (any, bool) {
@@ -353,21 +353,6 @@ func pddJSONNumber(s string) (any, error) {
 	return json.Number(i.String()), nil
 }
 
-var pddYAMLLine = regexp.MustCompile(`line ([0-9]+)`)
-
-// pddYAMLError says where YAML failed without quoting the file: the
-// parser's message only when it quotes nothing.
-func pddYAMLError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if strings.ContainsAny(msg, "'\"`") {
-		if m := pddYAMLLine.FindStringSubmatch(msg); m != nil {
-			return fmt.Errorf("not valid JSON or YAML (line %s)", m[1])
-		}
-		return errors.New("not valid JSON or YAML")
-	}
-	return fmt.Errorf("not valid JSON or YAML: %s", msg)
-}
-
 // pddTruthy is Python's truth value of a parsed value.
 func pddTruthy(v any) bool {
 	switch x := v.(type) {
@@ -390,336 +375,7 @@ func pddTruthy(v any) bool {
 }
 
 // pddKind names the type of a parsed value for error messages.
-func pddKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case json.Number, float64:
-		return "a number"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a mapping"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-// pddConv turns a YAML node into a value with PyYAML's (YAML 1.1)
-// resolution of plain scalars; budget bounds the nodes visited, so aliases
-// cannot make it expand a small file into a huge value.
-type pddConv struct {
-	budget int
-}
-
-// pddMaxDepth bounds the nesting of YAML values.
-const pddMaxDepth = 1000
-
-func (c *pddConv) value(n *yaml.Node, depth int) (any, error) {
-	if c.budget--; c.budget < 0 {
-		return nil, errors.New("not valid YAML: too many nodes (aliases expanding?)")
-	}
-	if depth > pddMaxDepth {
-		return nil, fmt.Errorf("not valid YAML: nested more than %d levels", pddMaxDepth)
-	}
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, nil
-		}
-		return c.value(n.Content[0], depth)
-	case yaml.AliasNode:
-		return c.value(n.Alias, depth+1)
-	case yaml.SequenceNode:
-		return c.sequence(n, depth)
-	case yaml.MappingNode:
-		return c.mapping(n, depth)
-	case yaml.ScalarNode:
-		return pddScalar(n)
-	}
-	return nil, fmt.Errorf("not valid YAML (line %d)", n.Line)
-}
-
-func (c *pddConv) sequence(n *yaml.Node, depth int) (any, error) {
-	out := make([]any, 0, len(n.Content))
-	for _, e := range n.Content {
-		v, err := c.value(e, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-// mapping builds a mapping; merge keys (<<) add the keys of the mappings
-// they name that the mapping does not set itself, the first named winning.
-func (c *pddConv) mapping(n *yaml.Node, depth int) (any, error) {
-	own := map[string]any{}
-	var merged []map[string]any
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" && k.Style == 0 {
-			m, err := c.merge(v, depth)
-			if err != nil {
-				return nil, err
-			}
-			merged = append(merged, m...)
-			continue
-		}
-		key, err := c.key(k, depth)
-		if err != nil {
-			return nil, err
-		}
-		if own[key], err = c.value(v, depth+1); err != nil {
-			return nil, err
-		}
-	}
-	for i := len(merged) - 1; i >= 0; i-- {
-		for k, v := range merged[i] {
-			if _, set := own[k]; !set {
-				own[k] = v
-			}
-		}
-	}
-	return own, nil
-}
-
-// merge returns the mappings a merge key names: one, or a list of them.
-func (c *pddConv) merge(n *yaml.Node, depth int) ([]map[string]any, error) {
-	v, err := c.value(n, depth+1)
-	if err != nil {
-		return nil, err
-	}
-	list, ok := v.([]any)
-	if !ok {
-		list = []any{v}
-	}
-	out := make([]map[string]any, 0, len(list))
-	for _, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("not valid YAML (line %d): a merge key (<<) needs mappings", n.Line)
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// key returns a mapping key as Python's str() gives it.
-func (c *pddConv) key(n *yaml.Node, depth int) (string, error) {
-	v, err := c.value(n, depth+1)
-	if err != nil {
-		return "", err
-	}
-	s, err := pddPyStr(v)
-	if err != nil {
-		return "", fmt.Errorf("not supported (line %d): a mapping key that is %s", n.Line, pddKind(v))
-	}
-	return s, nil
-}
-
-// pddScalar resolves a scalar: quoted ones are strings, tagged ones follow
-// their tag, plain ones PyYAML's implicit YAML 1.1 rules.
-func pddScalar(n *yaml.Node) (any, error) {
-	if n.Style&yaml.TaggedStyle != 0 {
-		return pddTagged(n)
-	}
-	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-		return n.Value, nil
-	}
-	return pddResolve11(n.Value), nil
-}
-
-func pddTagged(n *yaml.Node) (any, error) {
-	switch n.ShortTag() {
-	case "!!str", "!unsafe", "!vault", "!!timestamp":
-		return n.Value, nil
-	case "!!null":
-		return nil, nil
-	case "!!bool":
-		if v, ok := pddBool(n.Value); ok {
-			return v, nil
-		}
-	case "!!int":
-		if v, ok := pddInt(n.Value); ok {
-			return v, nil
-		}
-	case "!!float":
-		if v, ok := pddFloat(n.Value); ok {
-			return v, nil
-		}
-	default:
-		return nil, fmt.Errorf("not supported (line %d): a YAML tag other than !!str, !!int, !!float, "+
-			"!!bool, !!null, !!timestamp, !unsafe and !vault", n.Line)
-	}
-	return nil, fmt.Errorf("not valid YAML (line %d): the value does not fit its tag %s", n.Line, n.ShortTag())
-}
-
-// PyYAML's implicit resolvers (YAML 1.1).
-var (
-	pddNullRE  = regexp.MustCompile(`^(?:~|null|Null|NULL|)$`)
-	pddBoolRE  = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
-	pddIntRE   = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
-	pddFloatRE = regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
-)
-
-// pddResolve11 resolves a plain scalar as PyYAML does. Timestamps stay
-// strings.
-func pddResolve11(s string) any {
-	switch {
-	case pddNullRE.MatchString(s):
-		return nil
-	case pddBoolRE.MatchString(s):
-		v, _ := pddBool(s)
-		return v
-	case pddIntRE.MatchString(s):
-		if v, ok := pddInt(s); ok {
-			return v
-		}
-	case pddFloatRE.MatchString(s):
-		if v, ok := pddFloat(s); ok {
-			return v
-		}
-	}
-	return s
-}
-
-func pddBool(s string) (bool, bool) {
-	switch strings.ToLower(s) {
-	case "yes", "true", "on":
-		return true, true
-	case "no", "false", "off":
-		return false, true
-	}
-	return false, false
-}
-
-// pddInt converts a YAML 1.1 integer: 0b binary, 0x hex, leading 0 octal,
-// a:b:c base 60, underscores ignored.
-func pddInt(s string) (json.Number, bool) {
-	s = strings.ReplaceAll(s, "_", "")
-	sign := ""
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		if s[0] == '-' {
-			sign = "-"
-		}
-		s = s[1:]
-	}
-	var i *big.Int
-	ok := false
-	switch {
-	case strings.Contains(s, ":"):
-		i, ok = pddBase60(s)
-	case strings.HasPrefix(s, "0b"):
-		i, ok = new(big.Int).SetString(s[2:], 2)
-	case strings.HasPrefix(s, "0x"):
-		i, ok = new(big.Int).SetString(s[2:], 16)
-	case len(s) > 1 && s[0] == '0':
-		i, ok = new(big.Int).SetString(s[1:], 8)
-	default:
-		i, ok = new(big.Int).SetString(s, 10)
-	}
-	if !ok {
-		return "", false
-	}
-	if sign == "-" {
-		i.Neg(i)
-	}
-	return json.Number(i.String()), true
-}
-
-func pddBase60(s string) (*big.Int, bool) {
-	out := new(big.Int)
-	for _, part := range strings.Split(s, ":") {
-		d, err := strconv.Atoi(part)
-		if err != nil {
-			return nil, false
-		}
-		out.Mul(out, big.NewInt(60)).Add(out, big.NewInt(int64(d)))
-	}
-	return out, true
-}
-
-// pddFloat converts a YAML 1.1 float, including .inf, .nan and base 60.
-func pddFloat(s string) (float64, bool) {
-	s = strings.ToLower(strings.ReplaceAll(s, "_", ""))
-	sign := 1.0
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		if s[0] == '-' {
-			sign = -1
-		}
-		s = s[1:]
-	}
-	switch {
-	case s == ".inf":
-		return sign * math.Inf(1), true
-	case s == ".nan":
-		return math.NaN(), true
-	case strings.Contains(s, ":"):
-		parts := strings.Split(s, ":")
-		v := 0.0
-		for i, p := range parts {
-			d, err := strconv.ParseFloat(p, 64)
-			if err != nil || (i < len(parts)-1 && strings.Contains(p, ".")) {
-				return 0, false
-			}
-			v = v*60 + d
-		}
-		return sign * v, true
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, false
-	}
-	return sign * f, true
-}
-
-// pddPyStr is Python's str() of a scalar: what ansible-runner makes of
-// every environment variable value.
-func pddPyStr(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "None", nil
-	case bool:
-		if x {
-			return "True", nil
-		}
-		return "False", nil
-	case string:
-		return x, nil
-	case json.Number:
-		return string(x), nil
-	case float64:
-		return pddPyFloat(x), nil
-	}
-	return "", fmt.Errorf("%s is not a scalar", pddKind(v))
-}
-
-// pddPyFloat is Python's repr() of a float.
-func pddPyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "nan"
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:])
-	if f != 0 && (exp+1 > 16 || exp+1 <= -4) {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
-}
+func pddKind(v any) string { return schemas.ValueKind(v) }
 
 // pddEnvStrings makes the environment variables of m strings. Names must
 // be usable in an environment; values must be scalars without NUL. Errors
@@ -730,7 +386,7 @@ func pddEnvStrings(file string, m map[string]any) (map[string]string, error) {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return nil, fmt.Errorf("%s: %q is not an environment variable name", file, pddClip(k))
 		}
-		s, err := pddPyStr(v)
+		s, err := schemas.PythonStr(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: the value is %s; give a string", file, k, pddKind(v))
 		}

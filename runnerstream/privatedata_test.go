@@ -287,18 +287,3 @@ print(json.dumps(out))`
 		require.Equal(t, want[i], got, s)
 	}
 }
-
-func TestPrivateDataPyStr(t *testing.T) {
-	for v, want := range map[float64]string{1e16: "1e+16", 1e15: "1000000000000000.0", 1234567.5: "1234567.5",
-		1e-5: "1e-05", 0.0001: "0.0001", 100: "100.0", 0.1: "0.1", -2.5: "-2.5"} {
-		require.Equal(t, want, pddPyFloat(v))
-	}
-	inf, ok := pddFloat("-.inf")
-	require.True(t, ok)
-	require.Equal(t, "-inf", pddPyFloat(inf))
-	for v, want := range map[any]string{nil: "None", true: "True", false: "False", json.Number("-7"): "-7", "x": "x"} {
-		got, err := pddPyStr(v)
-		require.NoError(t, err)
-		require.Equal(t, want, got)
-	}
-}

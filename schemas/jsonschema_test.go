@@ -36,6 +36,28 @@ func schemaAgrees(v *validate.Validator, data []byte, parseErr error) (bool, str
 	return false, fmt.Sprintf("schema: %v; parser: %v", serr, parseErr)
 }
 
+// requestSchemaAgrees reports whether the JSON Schema of a JSON request's
+// form (a task, or the seed-003 form) accepts data exactly when
+// ParseRequest does (parseErr is its error). YAML and inputs over the
+// size limit agree trivially.
+func requestSchemaAgrees(v *validate.Validator, data []byte, parseErr error) (bool, string) {
+	if len(data) > MaxTaskSize || !utf8.Valid(data) || !json.Valid(data) {
+		return true, ""
+	}
+	top, err := decodeJSON(bytes.Trim(data, " \t\r\n"))
+	if err != nil {
+		return false, err.Error()
+	}
+	if isTaskObject(top) {
+		return schemaAgrees(v, data, parseErr)
+	}
+	serr := v.Validate(schemadocs.JobRequest, data)
+	if (serr == nil) == (parseErr == nil) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("job request schema: %v; parser: %v", serr, parseErr)
+}
+
 // Every JSON Schema compiles and is served by name.
 func TestJSONSchemasCompile(t *testing.T) {
 	t.Parallel()
@@ -48,6 +70,92 @@ func TestJSONSchemasCompile(t *testing.T) {
 	}
 	_, err = schemadocs.Document("nope")
 	require.Error(t, err)
+	require.Contains(t, schemadocs.Names(), schemadocs.JobRequest)
+	require.Contains(t, schemadocs.Names(), schemadocs.JobResponse)
+}
+
+// The job request JSON Schema accepts exactly the seed-003 requests in
+// JSON that ParseRequest accepts, and a JSON task is judged by the task
+// request schema, over examples and the whole fuzz corpus.
+func TestJobRequestSchemaAgreesWithParser(t *testing.T) {
+	t.Parallel()
+	v, err := validate.New()
+	require.NoError(t, err)
+	inputs := []string{
+		`{"test_job_1":{"request_id":"` + seedUUID + `","parameters":["param1","param2","param3"]}}`,
+		`{"deploy":{"request_id":"r1"}}`,
+		`{"deploy":{"request_id":"r1","parameters":null}}`,
+		`{"deploy":{"request_id":"r1","parameters":{"a":[1,2.5e300,null,true,"x"]}}}`,
+		`{"Deploy.app-2_x":{"request_id":"R_1-2"}}`,
+		`{"` + strings.Repeat("j", 128) + `":{"request_id":"` + strings.Repeat("r", 128) + `"}}`,
+		`{"` + strings.Repeat("j", 129) + `":{"request_id":"r1"}}`,
+		`{"deploy":{"request_id":"` + strings.Repeat("r", 129) + `"}}`,
+		`{"deploy":{"request_id":"r1"},"other":{"request_id":"r2"}}`,
+		`{"deploy":{"request_id":"r1","extra":1}}`,
+		`{"deploy":{"request_id":5}}`,
+		`{"deploy":{"request_id":null}}`,
+		`{"deploy":{"parameters":[]}}`,
+		`{"deploy":[]}`,
+		`{"deploy":"r1"}`,
+		`{".hidden":{"request_id":"r1"}}`,
+		`{"-x":{"request_id":"r1"}}`,
+		`{"a b":{"request_id":"r1"}}`,
+		`{"":{"request_id":"r1"}}`,
+		`{"deploy":{"request_id":"a.b"}}`,
+		`{"deploy":{"request_id":""}}`,
+		`{}`, `[]`, `null`, `"deploy"`, `1`,
+		`{"deploy":{"request_id":"r1"},"deploy":{"request_id":"r2"}}`,
+		`{"task_id":"t1","job":"deploy","parameters":[1]}`,
+		`{"playbook":{"request_id":"r1"}}`,
+		`{"job":{"request_id":"r1"}}`,
+		minimalRequest, seedExample,
+	}
+	files, err := filepath.Glob("testdata/fuzz/FuzzParseRequest/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	all := make([][]byte, 0, len(inputs)+len(files))
+	for _, in := range inputs {
+		all = append(all, []byte(in))
+	}
+	for _, f := range files {
+		all = append(all, readCorpusFile(t, f))
+	}
+	accepted := 0
+	for _, in := range all {
+		r, err := ParseRequest(in)
+		ok, why := requestSchemaAgrees(v, in, err)
+		require.True(t, ok, "%q: %s", in, why)
+		if err == nil && r.Named != nil && r.Format == FormatJSON {
+			accepted++
+		}
+	}
+	require.GreaterOrEqual(t, accepted, 5)
+}
+
+// A JobResponse as Encode writes it in JSON fits its schema; what
+// ParseJobResponse refuses, the schema refuses too.
+func TestJobResponseSchema(t *testing.T) {
+	t.Parallel()
+	v, err := validate.New()
+	require.NoError(t, err)
+	for i, s := range trickyStrings {
+		r := JobResponse{JobName: s, RequestID: s, Result: results[i%len(results)], Message: s}
+		b, err := r.Encode(FormatJSON)
+		require.NoError(t, err)
+		require.NoError(t, v.Validate(schemadocs.JobResponse, b), "%s", b)
+	}
+	for _, in := range []string{
+		`{"job_name":"j","result":"success"}`,
+		`{"job_name":"j","request_id":"r","result":"done","message":""}`,
+		`{"job_name":"j","request_id":"r","result":"success","message":"","code":0}`,
+		`{"job_name":1,"request_id":"r","result":"success","message":""}`,
+		`{"job_name":"j","request_id":null,"result":"success","message":""}`,
+		`[]`, `"success"`, `null`,
+	} {
+		_, _, perr := ParseJobResponse([]byte(in))
+		require.Error(t, perr, in)
+		require.Error(t, v.Validate(schemadocs.JobResponse, []byte(in)), in)
+	}
 }
 
 // The task request JSON Schema accepts exactly what ParseTaskRequest

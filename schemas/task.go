@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,7 +29,9 @@ const MaxTaskSize = 1 << 20
 // defaults are those of the MQTT ansible-worker it replaces. A request with a
 // RunnerJob runs a private data directory the submitter shipped instead: it
 // names no playbook or inventory and sets none of the run's options, which
-// its kwargs hold; the other fields keep their defaults.
+// its kwargs hold; the other fields keep their defaults. A request with a
+// Job runs the playbooks the worker's jobs file gives that job: it names no
+// playbook or inventory, and keeps every other option.
 type TaskRequest struct {
 	// TaskID identifies the task; see ValidID.
 	TaskID string `json:"task_id"`
@@ -60,6 +63,12 @@ type TaskRequest struct {
 	// RunnerJob, when set, runs the private data directory shipped with the
 	// task (the worker finds it by group and task id) instead of a playbook.
 	RunnerJob *RunnerJob `json:"runner_job,omitempty"`
+	// Job names a job of the worker's jobs file (worker.jobs_file), which
+	// says which playbooks run, instead of Playbook.
+	Job string `json:"job,omitempty"`
+	// Parameters reach the job's playbooks as the extra var "parameters",
+	// as inert data like every extra var. Only with Job.
+	Parameters any `json:"parameters,omitempty"`
 }
 
 // RunnerJob asks for the private data directory the submitter shipped
@@ -93,19 +102,47 @@ type runnerTask struct {
 	Timeout   int            `json:"timeout,omitempty"`
 	GitPull   bool           `json:"git_pull,omitempty"`
 	RunnerJob *RunnerJob     `json:"runner_job"`
+	Job       string         `json:"job,omitempty"`
+	// Parameters are written, to be refused: they go only with a job.
+	Parameters any `json:"parameters,omitempty"`
+}
+
+// jobTask is TaskRequest as a named job is written: without the playbook
+// and inventory it must not set, which are empty unless set anyway.
+type jobTask struct {
+	TaskID     string         `json:"task_id"`
+	Playbook   string         `json:"playbook,omitempty"`
+	Inventory  string         `json:"inventory,omitempty"`
+	ExtraVars  map[string]any `json:"extra_vars"`
+	Limit      string         `json:"limit,omitempty"`
+	Tags       []string       `json:"tags"`
+	SkipTags   []string       `json:"skip_tags"`
+	Verbosity  int            `json:"verbosity"`
+	CheckMode  bool           `json:"check_mode"`
+	DiffMode   bool           `json:"diff_mode"`
+	Forks      int            `json:"forks"`
+	Timeout    int            `json:"timeout,omitempty"`
+	GitPull    bool           `json:"git_pull"`
+	RunnerJob  *RunnerJob     `json:"runner_job,omitempty"`
+	Job        string         `json:"job"`
+	Parameters any            `json:"parameters,omitempty"`
 }
 
 // MarshalJSON writes the request as ParseTaskRequest reads it back: a
-// runner job without the defaults that ParseTaskRequest filled in, which
-// it would refuse if sent. A field set anyway is written, to be refused.
+// runner job without the defaults that ParseTaskRequest filled in, and a
+// named job without the empty playbook and inventory, which it would
+// refuse if sent. A field set anyway is written, to be refused.
 func (t TaskRequest) MarshalJSON() ([]byte, error) {
-	if t.RunnerJob == nil {
-		return json.Marshal(plainTask(t))
+	switch {
+	case t.RunnerJob != nil:
+		if t.Forks == DefaultForks {
+			t.Forks = 0
+		}
+		return json.Marshal(runnerTask(t))
+	case t.Job != "":
+		return json.Marshal(jobTask(t))
 	}
-	if t.Forks == DefaultForks {
-		t.Forks = 0
-	}
-	return json.Marshal(runnerTask(t))
+	return json.Marshal(plainTask(t))
 }
 
 // InlineInventory reports whether the inventory is a comma-terminated host
@@ -114,18 +151,24 @@ func (t *TaskRequest) InlineInventory() bool { return strings.HasSuffix(t.Invent
 
 // taskFields lists the accepted keys, for the unknown-key message.
 var taskFields = []string{"task_id", "playbook", "inventory", "extra_vars", "limit", "tags", "skip_tags",
-	"verbosity", "check_mode", "diff_mode", "forks", "timeout", "git_pull", "runner_job"}
+	"verbosity", "check_mode", "diff_mode", "forks", "timeout", "git_pull", "runner_job", "job", "parameters"}
 
 // runnerJobForbidden are the fields a runner job must leave absent or null:
-// its kwargs hold the run's arguments. git_pull has its own reason.
+// its kwargs hold the run's arguments. git_pull and job have their own
+// reasons.
 var runnerJobForbidden = []string{"playbook", "inventory", "extra_vars", "limit", "tags", "skip_tags",
-	"verbosity", "check_mode", "diff_mode", "forks", "git_pull"}
+	"verbosity", "check_mode", "diff_mode", "forks", "git_pull", "job"}
+
+// newTask is a request with every default, as parsing starts from.
+func newTask() TaskRequest {
+	return TaskRequest{Forks: DefaultForks, ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{}}
+}
 
 // ParseTaskRequest decodes and validates a task request. On error the returned
 // request still carries the task id when one could be read and is valid, so
 // the caller can publish a failed status for it.
 func ParseTaskRequest(data []byte) (TaskRequest, error) {
-	t := TaskRequest{Forks: DefaultForks, ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{}}
+	t := newTask()
 	raw, err := decodeObject(data)
 	if err != nil {
 		if len(data) > MaxTaskSize {
@@ -234,8 +277,18 @@ func (p *taskParser) unknownFields() {
 
 // unknownKeys names the keys of raw that are not accepted, "" when none.
 func unknownKeys(raw map[string]json.RawMessage, accepted []string) string {
-	var unknown []string
+	keys := make([]string, 0, len(raw))
 	for k := range raw {
+		keys = append(keys, k)
+	}
+	return unknownNames(keys, accepted)
+}
+
+// unknownNames names the keys that are not accepted, each once, "" when
+// none.
+func unknownNames(keys, accepted []string) string {
+	var unknown []string
+	for _, k := range keys {
 		if !slices.Contains(accepted, k) {
 			unknown = append(unknown, k)
 		}
@@ -244,6 +297,7 @@ func unknownKeys(raw map[string]json.RawMessage, accepted []string) string {
 		return ""
 	}
 	sort.Strings(unknown)
+	unknown = slices.Compact(unknown)
 	quoted := make([]string, len(unknown))
 	for i, k := range unknown {
 		quoted[i] = fmt.Sprintf("%q", k) // an empty or odd name stays visible
@@ -258,13 +312,19 @@ func unknownKeys(raw map[string]json.RawMessage, accepted []string) string {
 // fields reads every field into t.
 func (p *taskParser) fields(t *TaskRequest) {
 	p.taskID()
+	_, job := p.get("job")
 	if _, ok := p.get("runner_job"); ok {
 		p.runnerJob(t)
 		p.timeout(t)
+		p.parameters(t, job)
 		return
 	}
-	t.Playbook = p.str("playbook", true)
-	t.Inventory = p.str("inventory", true)
+	if job {
+		p.job(t)
+	} else {
+		t.Playbook = p.str("playbook", true)
+		t.Inventory = p.str("inventory", true)
+	}
 	t.Limit = p.str("limit", false)
 	t.Tags = p.strList("tags")
 	t.SkipTags = p.strList("skip_tags")
@@ -285,6 +345,48 @@ func (p *taskParser) fields(t *TaskRequest) {
 	}
 	p.timeout(t)
 	p.extraVars(t)
+	p.parameters(t, job)
+}
+
+// job reads a job that is there and not null, and refuses the playbook
+// and inventory it replaces. Only a valid name is kept in t.
+func (p *taskParser) job(t *TaskRequest) {
+	v, _ := p.get("job")
+	var name string
+	if err := json.Unmarshal(v, &name); err != nil {
+		p.bad("job must be a string, got %s", jsonKind(v))
+	} else if err := CheckJobName("job", name); err != nil {
+		p.bad("%s", err)
+	} else {
+		t.Job = name
+	}
+	if _, set := p.get("playbook"); set {
+		p.bad("playbook: not with job (the job names its playbooks)")
+	}
+	if _, set := p.get("inventory"); set {
+		p.bad("inventory: not with job (the job names its inventory)")
+	}
+}
+
+// parameters reads the job's parameters, any JSON value, numbers kept
+// exact; job says whether the request names a job.
+func (p *taskParser) parameters(t *TaskRequest, job bool) {
+	v, ok := p.get("parameters")
+	if !ok {
+		return
+	}
+	if !job {
+		p.bad("parameters: only with job")
+		return
+	}
+	d := json.NewDecoder(bytes.NewReader(v))
+	d.UseNumber() // keep big integers exact
+	var x any
+	if err := d.Decode(&x); err != nil {
+		p.bad("parameters are not valid JSON: %v", err)
+		return
+	}
+	t.Parameters = x
 }
 
 func (p *taskParser) taskID() {
@@ -326,8 +428,11 @@ func (p *taskParser) runnerJob(t *TaskRequest) {
 			continue
 		}
 		why := "its kwargs hold the run's arguments"
-		if name == "git_pull" {
+		switch name {
+		case "git_pull":
 			why = "a shipped directory is not a git checkout"
+		case "job":
+			why = "the shipped directory holds the playbooks"
 		}
 		p.bad("%s: not with runner_job (%s)", name, why)
 	}
@@ -546,4 +651,28 @@ func jsonKind(v json.RawMessage) string {
 	default:
 		return "a number"
 	}
+}
+
+// MaxJobNameLength is the longest job name accepted.
+const MaxJobNameLength = 128
+
+var jobNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// ValidJobName reports whether s may name a job of the jobs file: 1 to 128
+// characters of A-Z a-z 0-9 _ . -, not starting with . or - (so it is
+// never a hidden file's name or an option).
+func ValidJobName(s string) bool { return jobNamePattern.MatchString(s) }
+
+// CheckJobName returns an error naming field (for example "job") when s
+// is not a valid job name.
+func CheckJobName(field, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s is empty", field)
+	case utf8.RuneCountInString(s) > MaxJobNameLength:
+		return fmt.Errorf("%s is %d characters long, the limit is %d", field, utf8.RuneCountInString(s), MaxJobNameLength)
+	case !ValidJobName(s):
+		return fmt.Errorf("%s %q may contain only A-Z a-z 0-9 _ . - and must not start with . or -", field, truncate(s))
+	}
+	return nil
 }

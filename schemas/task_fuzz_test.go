@@ -12,8 +12,8 @@ import (
 
 // FuzzParseTaskRequest feeds arbitrary bytes to ParseTaskRequest. It must
 // never panic; an id it returns is always valid; the JSON Schema agrees;
-// and a request it accepts, a playbook task or a runner job, obeys every
-// documented rule and survives a JSON round trip unchanged.
+// and a request it accepts, a playbook task, a runner job or a named job,
+// obeys every documented rule and survives a JSON round trip unchanged.
 func FuzzParseTaskRequest(f *testing.F) {
 	for _, s := range []string{
 		seedExample,
@@ -60,6 +60,18 @@ func FuzzParseTaskRequest(f *testing.F) {
 		`{"task_id":"t1","runner_job":null}`,
 		`{"task_id":"t1","runner_job":{"kwargs":{}},"runner_job":null,"playbook":"a","inventory":"b"}`,
 		`{"runner_job":{"kwargs":{}},"timeout":0}`,
+		jobRequest,
+		`{"task_id":"t1","job":"deploy","parameters":["param1","param2",{"big":9007199254740993,"f":1.50e-3}],"extra_vars":{"a":1},"limit":"web1","tags":["x"],"verbosity":1,"forks":2,"timeout":9,"check_mode":true,"diff_mode":true,"git_pull":true}`,
+		`{"task_id":"t1","job":"deploy","parameters":"x","playbook":null,"inventory":null,"runner_job":null}`,
+		`{"task_id":"t1","job":"deploy","playbook":"site.yml","inventory":"hosts"}`,
+		`{"task_id":"t1","job":"deploy","runner_job":{"kwargs":{}}}`,
+		`{"task_id":"t1","job":null,"playbook":"a","inventory":"b","parameters":[]}`,
+		`{"task_id":"t1","playbook":"a","inventory":"b","parameters":null}`,
+		`{"task_id":"t1","runner_job":{"kwargs":{}},"parameters":1}`,
+		`{"task_id":"t1","job":".x"}`,
+		`{"task_id":"t1","job":5,"parameters":{}}`,
+		`{"task_id":"t1","job":"","parameters":{}}`,
+		`{"task_id":"t1","job":"a","parameters":-0.0e-0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -87,9 +99,12 @@ func FuzzParseTaskRequest(f *testing.F) {
 		require.NotNil(t, req.ExtraVars)
 		require.NotNil(t, req.Tags)
 		require.NotNil(t, req.SkipTags)
-		if req.RunnerJob != nil {
+		switch {
+		case req.RunnerJob != nil:
 			checkRunnerJob(t, req)
-		} else {
+		case req.Job != "":
+			checkJobTask(t, req)
+		default:
 			checkPlaybookTask(t, req)
 		}
 
@@ -123,12 +138,29 @@ func checkRunnerJob(t *testing.T, req TaskRequest) {
 		Forks: DefaultForks, Timeout: req.Timeout, RunnerJob: req.RunnerJob}, req)
 }
 
+// checkJobTask checks an accepted named job: a valid name, no playbook or
+// inventory; its other options follow the ordinary rules.
+func checkJobTask(t *testing.T, req TaskRequest) {
+	t.Helper()
+	require.True(t, ValidJobName(req.Job), "accepted job %q", req.Job)
+	require.Empty(t, req.Playbook)
+	require.Empty(t, req.Inventory)
+	checkOptions(t, req)
+}
+
 // checkPlaybookTask checks an accepted ordinary task against every
 // documented rule.
 func checkPlaybookTask(t *testing.T, req TaskRequest) {
 	t.Helper()
 	require.NotEmpty(t, req.Playbook)
 	require.NotEmpty(t, req.Inventory)
+	require.Nil(t, req.Parameters, "parameters go only with a job")
+	checkOptions(t, req)
+}
+
+// checkOptions checks the strings of an accepted task.
+func checkOptions(t *testing.T, req TaskRequest) {
+	t.Helper()
 	for _, v := range []string{req.Playbook, req.Inventory, req.Limit} {
 		require.False(t, strings.HasPrefix(v, "-"), "accepted an option-like value %q", v)
 		require.False(t, strings.ContainsAny(v, "\x00\r\n"), "accepted a line break or NUL in %q", v)

@@ -145,8 +145,10 @@ func TestParseTaskRequestAllFieldsSet(t *testing.T) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	// runner_job is left out when there is none.
-	want := slices.DeleteFunc(slices.Clone(taskFields), func(f string) bool { return f == "runner_job" })
+	// runner_job, job and parameters are left out when there are none.
+	want := slices.DeleteFunc(slices.Clone(taskFields), func(f string) bool {
+		return f == "runner_job" || f == "job" || f == "parameters"
+	})
 	sort.Strings(want)
 	require.Equal(t, want, names)
 	again, err := ParseTaskRequest(b)
@@ -257,7 +259,7 @@ func TestParseTaskRequestIntegralNumbers(t *testing.T) {
 func TestParseTaskRequestUnknownFields(t *testing.T) {
 	t.Parallel()
 	accepted := "(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, " +
-		"check_mode, diff_mode, forks, timeout, git_pull, runner_job)"
+		"check_mode, diff_mode, forks, timeout, git_pull, runner_job, job, parameters)"
 	for _, tc := range []struct {
 		name   string
 		fields map[string]*string
@@ -290,7 +292,7 @@ func TestParseTaskRequestReportsAllProblems(t *testing.T) {
 	require.Equal(t, "t-9", got.TaskID)
 	require.Equal(t, []string{
 		`unknown field "color" ` +
-			"(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, check_mode, diff_mode, forks, timeout, git_pull, runner_job)",
+			"(accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, check_mode, diff_mode, forks, timeout, git_pull, runner_job, job, parameters)",
 		"playbook is required",
 		`tags entries must be non-empty and contain no comma: "a,b"`,
 		"verbosity must be 0 to 4, got 9",
@@ -794,7 +796,7 @@ func TestParseTaskRequestRunnerJobReportsAllProblems(t *testing.T) {
 	require.Equal(t, "t-9", got.TaskID)
 	require.Equal(t, []string{
 		`unknown field "x" (accepted: task_id, playbook, inventory, extra_vars, limit, tags, skip_tags, verbosity, ` +
-			"check_mode, diff_mode, forks, timeout, git_pull, runner_job)",
+			"check_mode, diff_mode, forks, timeout, git_pull, runner_job, job, parameters)",
 		"runner_job.kwargs must be a JSON object, got an array",
 		"playbook: not with runner_job (its kwargs hold the run's arguments)",
 		"forks: not with runner_job (its kwargs hold the run's arguments)",
@@ -829,4 +831,167 @@ func TestTaskRequestMarshalRunnerJob(t *testing.T) {
 	b, err = json.Marshal(&TaskRequest{TaskID: "t1", RunnerJob: &RunnerJob{}})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"task_id":"t1","runner_job":{"kwargs":null}}`, string(b))
+}
+
+// jobRequest is the smallest named-job request.
+const jobRequest = `{"task_id":"t1","job":"deploy"}`
+
+// jobDefaults is what ParseTaskRequest returns for jobRequest.
+func jobDefaults() TaskRequest {
+	return TaskRequest{TaskID: "t1", Job: "deploy", ExtraVars: map[string]any{}, Tags: []string{}, SkipTags: []string{},
+		Forks: DefaultForks}
+}
+
+// A request with job names no playbook or inventory; its parameters are
+// any JSON value, numbers exact; every other option is allowed.
+func TestParseTaskRequestJob(t *testing.T) {
+	t.Parallel()
+	with := func(f func(*TaskRequest)) TaskRequest {
+		r := jobDefaults()
+		f(&r)
+		return r
+	}
+	for _, tc := range []struct {
+		name, input string
+		want        TaskRequest
+	}{
+		{"minimal", jobRequest, jobDefaults()},
+		{"list", `{"task_id":"t1","job":"deploy","parameters":["param1","param2"]}`,
+			with(func(r *TaskRequest) { r.Parameters = []any{"param1", "param2"} })},
+		{"object", `{"task_id":"t1","job":"deploy","parameters":{"big":9007199254740993,"f":1.50,"n":null,"l":[{}]}}`,
+			with(func(r *TaskRequest) {
+				r.Parameters = map[string]any{"big": json.Number("9007199254740993"), "f": json.Number("1.50"), "n": nil,
+					"l": []any{map[string]any{}}}
+			})},
+		{"string", `{"task_id":"t1","job":"deploy","parameters":"{{ lookup('pipe','id') }}"}`,
+			with(func(r *TaskRequest) { r.Parameters = "{{ lookup('pipe','id') }}" })},
+		{"number", `{"task_id":"t1","job":"deploy","parameters":-1e400}`,
+			with(func(r *TaskRequest) { r.Parameters = json.Number("-1e400") })},
+		{"false", `{"task_id":"t1","job":"deploy","parameters":false}`, with(func(r *TaskRequest) { r.Parameters = false })},
+		{"empty list", `{"task_id":"t1","job":"deploy","parameters":[]}`, with(func(r *TaskRequest) { r.Parameters = []any{} })},
+		{"null parameters, playbook and inventory", `{"task_id":"t1","job":"deploy","parameters":null,"playbook":null,"inventory":null,"runner_job":null}`,
+			jobDefaults()},
+		{"every option", `{"task_id":"t1","job":"Deploy.app-2_x","extra_vars":{"a":1},"limit":"web1","tags":["x"],
+			"skip_tags":["y"],"verbosity":2,"check_mode":true,"diff_mode":true,"forks":3,"timeout":60,"git_pull":true}`,
+			with(func(r *TaskRequest) {
+				r.Job, r.ExtraVars, r.Limit, r.Tags, r.SkipTags = "Deploy.app-2_x", map[string]any{"a": json.Number("1")}, "web1", []string{"x"}, []string{"y"}
+				r.Verbosity, r.CheckMode, r.DiffMode, r.Forks, r.Timeout, r.GitPull = 2, true, true, 3, 60, true
+			})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseTaskRequest([]byte(tc.input))
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+			requireSchemaAgrees(t, []byte(tc.input), err)
+
+			// Marshalled, it names no playbook or inventory, and parses
+			// back equal.
+			b, err := json.Marshal(got)
+			require.NoError(t, err)
+			var keys map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(b, &keys))
+			require.NotContains(t, keys, "playbook")
+			require.NotContains(t, keys, "inventory")
+			require.NotContains(t, keys, "runner_job")
+			again, err := ParseTaskRequest(b)
+			require.NoError(t, err, "%s", b)
+			require.Equal(t, got, again)
+		})
+	}
+}
+
+// What a job may not have is refused, each with one problem; the id is
+// kept for the failed status.
+func TestParseTaskRequestJobRefusals(t *testing.T) {
+	t.Parallel()
+	pattern := "may contain only A-Z a-z 0-9 _ . - and must not start with . or -"
+	for _, tc := range []struct {
+		name, input string
+		want        []string
+	}{
+		{"playbook", `{"task_id":"t1","job":"deploy","playbook":"site.yml"}`,
+			[]string{"playbook: not with job (the job names its playbooks)"}},
+		{"empty playbook", `{"task_id":"t1","job":"deploy","playbook":""}`,
+			[]string{"playbook: not with job (the job names its playbooks)"}},
+		{"inventory", `{"task_id":"t1","job":"deploy","inventory":"web1,"}`,
+			[]string{"inventory: not with job (the job names its inventory)"}},
+		{"both", `{"task_id":"t1","job":"deploy","playbook":"site.yml","inventory":"hosts"}`,
+			[]string{"playbook: not with job (the job names its playbooks)", "inventory: not with job (the job names its inventory)"}},
+		{"runner job", `{"task_id":"t1","job":"deploy","runner_job":{"kwargs":{}}}`,
+			[]string{"job: not with runner_job (the shipped directory holds the playbooks)"}},
+		{"runner job, parameters", `{"task_id":"t1","runner_job":{"kwargs":{}},"parameters":[1]}`,
+			[]string{"parameters: only with job"}},
+		{"parameters without job", `{"task_id":"t1","playbook":"site.yml","inventory":"hosts","parameters":{}}`,
+			[]string{"parameters: only with job"}},
+		{"parameters, job null", `{"task_id":"t1","playbook":"site.yml","inventory":"hosts","job":null,"parameters":0}`,
+			[]string{"parameters: only with job"}},
+		{"job number", `{"task_id":"t1","job":5}`, []string{"job must be a string, got a number"}},
+		{"job list", `{"task_id":"t1","job":["a"],"playbook":"x"}`,
+			[]string{"job must be a string, got an array", "playbook: not with job (the job names its playbooks)"}},
+		{"job empty", `{"task_id":"t1","job":""}`, []string{"job is empty"}},
+		{"job dot", `{"task_id":"t1","job":".hidden"}`, []string{`job ".hidden" ` + pattern}},
+		{"job dash", `{"task_id":"t1","job":"-x"}`, []string{`job "-x" ` + pattern}},
+		{"job slash", `{"task_id":"t1","job":"a/b"}`, []string{`job "a/b" ` + pattern}},
+		{"job space", `{"task_id":"t1","job":"a b"}`, []string{`job "a b" ` + pattern}},
+		{"job unicode", `{"task_id":"t1","job":"tâche"}`, []string{`job "tâche" ` + pattern}},
+		{"job too long", `{"task_id":"t1","job":"` + strings.Repeat("j", 129) + `"}`,
+			[]string{"job is 129 characters long, the limit is 128"}},
+		{"job and bad forks", `{"task_id":"t1","job":"deploy","forks":0,"extra_vars":{"1a":1}}`,
+			[]string{"forks must be 1 or more, got 0", `extra_vars: "1a" is not a variable name (letters, digits and _, not starting with a digit)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseTaskRequest([]byte(tc.input))
+			require.Equal(t, tc.want, problems(t, err))
+			require.Equal(t, "t1", got.TaskID)
+			requireSchemaAgrees(t, []byte(tc.input), err)
+		})
+	}
+}
+
+func TestValidJobName(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"a", "test_job_1", "Deploy.app-2", "_x", "0", "1.0", "yes", strings.Repeat("j", 128), "a..b", "a-", "a."} {
+		require.True(t, ValidJobName(ok), ok)
+		require.NoError(t, CheckJobName("job", ok))
+	}
+	for _, bad := range []string{"", ".a", "-a", "a b", "a/b", "a:b", "a\n", "é", strings.Repeat("j", 129), "a*", "a@b"} {
+		require.False(t, ValidJobName(bad), bad)
+		require.Error(t, CheckJobName("job", bad))
+	}
+	require.EqualError(t, CheckJobName("job name", strings.Repeat("é", 129)), "job name is 129 characters long, the limit is 128")
+	require.EqualError(t, CheckJobName("job name", strings.Repeat("é", 100)),
+		`job name "`+strings.Repeat("é", 80)+`…" may contain only A-Z a-z 0-9 _ . - and must not start with . or -`)
+}
+
+// A named job built in Go, as a client would, is written without the
+// playbook and inventory it may not send; one set anyway is written, to
+// be refused.
+func TestTaskRequestMarshalJob(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(TaskRequest{TaskID: "t1", Job: "deploy", Parameters: map[string]any{"n": 1}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"task_id":"t1","job":"deploy","parameters":{"n":1},"extra_vars":null,"tags":null,"skip_tags":null,
+		"verbosity":0,"check_mode":false,"diff_mode":false,"forks":0,"git_pull":false}`, string(b))
+
+	b, err = json.Marshal(jobDefaults())
+	require.NoError(t, err)
+	got, err := ParseTaskRequest(b)
+	require.NoError(t, err)
+	require.Equal(t, jobDefaults(), got)
+
+	r := jobDefaults()
+	r.Playbook = "site.yml"
+	b, err = json.Marshal(r)
+	require.NoError(t, err)
+	_, err = ParseTaskRequest(b)
+	require.Equal(t, []string{"playbook: not with job (the job names its playbooks)"}, problems(t, err))
+
+	r = defaultRequest()
+	r.Parameters = []any{"x"}
+	b, err = json.Marshal(r)
+	require.NoError(t, err)
+	_, err = ParseTaskRequest(b)
+	require.Equal(t, []string{"parameters: only with job"}, problems(t, err))
 }

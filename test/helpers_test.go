@@ -434,9 +434,16 @@ func (s *syncBuffer) String() string {
 // natsCLI runs the real nats CLI against url.
 func natsCLI(t testing.TB, url string, args ...string) (string, error) {
 	t.Helper()
+	return natsCLIStdin(t, url, "", args...)
+}
+
+// natsCLIStdin is natsCLI with stdin as the input (a message body).
+func natsCLIStdin(t testing.TB, url, stdin string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nats", append([]string{"--server", url}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

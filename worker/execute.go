@@ -25,6 +25,16 @@ type workspace struct {
 	// job is the runner job the task shipped; nil for a playbook of the
 	// playbook directory.
 	job RunnerJob
+	// jobVarsFile holds a named job's own extra vars; "" when none.
+	jobVarsFile string
+}
+
+// playbooks are the playbooks the run runs, in order.
+func (ws *workspace) playbooks() []string {
+	if len(ws.Playbooks) > 0 {
+		return ws.Playbooks
+	}
+	return []string{ws.Playbook}
 }
 
 // execute runs an admitted task: workspace, command, run. Each stage
@@ -74,6 +84,9 @@ func (r *run) execute(tasks context.Context) *outcome {
 // max_task_timeout (0: none).
 func (r *run) timeout() time.Duration {
 	timeout := r.w.cfg.TaskTimeout
+	if r.named != nil && r.named.job != nil && r.named.job.Timeout > 0 {
+		timeout = time.Duration(r.named.job.Timeout) * time.Second
+	}
 	if r.req.Timeout > 0 {
 		timeout = time.Duration(r.req.Timeout) * time.Second
 	}
@@ -101,7 +114,7 @@ func (r *run) prepare(ctx context.Context) (*workspace, *outcome) {
 		}
 	}
 	// After git pull: the playbook may have just arrived.
-	paths, err := w.resolve(&r.req)
+	paths, err := r.resolvePaths()
 	if err != nil {
 		r.log.Error("task refused", "err", err)
 		return nil, refused(err.Error())
@@ -111,22 +124,40 @@ func (r *run) prepare(ctx context.Context) (*workspace, *outcome) {
 		return nil, o
 	}
 	ws := &workspace{Resolved: paths, scratch: scratch}
-	if len(r.req.ExtraVars) > 0 {
-		ws.varsFile = filepath.Join(scratch, "extra_vars.yml")
-		if err := WriteExtraVars(ws.varsFile, r.req.ExtraVars); err != nil {
-			os.RemoveAll(scratch)
-			return nil, refused(err.Error())
-		}
+	if err := r.writeVars(ws); err != nil {
+		os.RemoveAll(scratch)
+		return nil, refused(err.Error())
 	}
 	return ws, nil
 }
 
+// resolvePaths checks the playbooks and inventory of the task or its job.
+func (r *run) resolvePaths() (Resolved, error) {
+	if r.named != nil {
+		return r.w.resolveJob(r.named.job)
+	}
+	return r.w.resolve(&r.req)
+}
+
+// writeVars writes the extra vars files of the task or its job.
+func (r *run) writeVars(ws *workspace) error {
+	if r.named != nil {
+		return r.writeJobVars(ws)
+	}
+	if len(r.req.ExtraVars) == 0 {
+		return nil
+	}
+	ws.varsFile = filepath.Join(ws.scratch, "extra_vars.yml")
+	return WriteExtraVars(ws.varsFile, r.req.ExtraVars)
+}
+
 // command is the ansible-playbook process of the run; its events go to
 // the run's sink, to prog and to onEvent.
-func (r *run) command(ws *workspace, prog *Progress, onEvent func()) *Process {
+func (r *run) command(ws *workspace, playbook string, prog *Progress, seq *eventSeq, onEvent func()) *Process {
 	w := r.w
 	sink := r.openSink()
-	args, dir, env := BuildArgs(&r.req, ws.Playbook, ws.Inventory, ws.varsFile), ws.Dir, w.taskEnv(ws.scratch, nil)
+	args := BuildArgs(&r.req, playbook, ws.Inventory, ws.jobVarsFile, ws.varsFile)
+	dir, env := ws.Dir, w.taskEnv(ws.scratch, nil)
 	if ws.job != nil {
 		spec := ws.job.Spec()
 		args, dir, env = spec.Args, spec.ProjectDir, w.taskEnv(ws.scratch, spec.Env)
@@ -142,7 +173,11 @@ func (r *run) command(ws *workspace, prog *Progress, onEvent func()) *Process {
 		Supervisors: w.supervisors,
 		OnEvent: func(ev *schemas.Event) {
 			onEvent()
+			seq.shift(ev)
 			prog.Observe(ev)
+			if r.named != nil && r.named.resp != nil {
+				r.named.resp.line(ev)
+			}
 			b, err := encodeEvent(ev, w.cfg.MaxEventBytes)
 			if err != nil {
 				r.log.Error("event not encodable", "counter", ev.Counter, "err", err)
@@ -181,10 +216,10 @@ func playbookEnv(base []string, vars map[string]string, localTemp string, allowS
 // runPlaybook records the task as running, runs Ansible with a heartbeat,
 // and returns how it ended.
 func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Duration) *outcome {
-	prog := NewProgress()
+	prog, seq := NewProgress(), &eventSeq{}
 	idle := r.idleTimer(ws)
 	defer idle.stop()
-	proc := r.command(ws, prog, idle.reset)
+	proc := r.command(ws, ws.playbooks()[0], prog, seq, idle.reset)
 	if changed, err := r.record(); err != nil {
 		return retryLater(fmt.Sprintf("cannot record the task as running: %v", err), storeRetryDelay)
 	} else if !changed {
@@ -194,6 +229,7 @@ func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Durat
 	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerStarting,
 		Command: append([]string{proc.Executable}, proc.Args...), Cwd: proc.Dir})
 	r.runnerStatus(schemas.RunnerStatus{Status: schemas.RunnerRunning})
+	stopResponses := r.startResponses(ws)
 	r.log.Info("running playbook", "playbook", ws.Playbook, "inventory", ws.Inventory)
 
 	done := make(chan struct{})
@@ -203,9 +239,10 @@ func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Durat
 		defer hb.Done()
 		r.heartbeat(prog, done)
 	}()
-	exit, err := r.w.execProcess(ctx, proc)
+	exit, err := r.runAll(ctx, ws, proc, prog, seq, idle)
 	close(done)
 	hb.Wait()
+	stopResponses()
 
 	o := r.playbookOutcome(ctx, prog, exit, err, timeout)
 	if ws.job != nil && o.state != "" {
@@ -213,6 +250,39 @@ func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Durat
 	}
 	return o
 }
+
+// runAll runs proc, then each further playbook of a named job as long as
+// the one before succeeded.
+func (r *run) runAll(ctx context.Context, ws *workspace, proc *Process, prog *Progress, seq *eventSeq, idle *idleTimer) (Exit, error) {
+	exit, err := r.w.execProcess(ctx, proc)
+	for _, pb := range ws.playbooks()[1:] {
+		if err != nil || exit.Stopped || exit.RC != 0 || ctx.Err() != nil {
+			break
+		}
+		seq.next()
+		r.log.Info("running the job's next playbook", "playbook", pb)
+		exit, err = r.w.execProcess(ctx, r.command(ws, pb, prog, seq, idle.reset))
+	}
+	return exit, err
+}
+
+// eventSeq numbers the events of a run's playbooks as one sequence: the
+// counters and lines of each playbook after the first follow on from the
+// one before, as if one ansible-playbook had run them.
+type eventSeq struct {
+	base, baseLine int // added to this playbook's counters and lines
+	last, lastLine int // the last seen, after the shift
+}
+
+func (s *eventSeq) shift(ev *schemas.Event) {
+	ev.Counter += s.base
+	ev.StartLine += s.baseLine
+	ev.EndLine += s.baseLine
+	s.last, s.lastLine = max(s.last, ev.Counter), max(s.lastLine, ev.EndLine)
+}
+
+// next starts the numbers of the next playbook.
+func (s *eventSeq) next() { s.base, s.baseLine = s.last, s.lastLine }
 
 // playbookOutcome records the counts, output and return code of the ended
 // playbook and says how the run ended.

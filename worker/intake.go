@@ -61,9 +61,12 @@ const catchUpLimit = 10000
 // admit records a stored submission as queued; with checkLimit it refuses it
 // when the group's queue is full. sub must come from the tasks stream.
 func (w *Worker) admit(ctx context.Context, sub Submission, checkLimit bool) {
-	req, err := schemas.ParseTaskRequest(sub.Data)
+	pr, err := schemas.ParseRequest(sub.Data)
+	req := pr.Task
 	if err != nil {
 		if req.TaskID == "" {
+			// No status can say why: a named request's response does.
+			w.respondTo(ctx, namedOf(pr), fmt.Sprintf("%d-refused", sub.Seq), schemas.ResultFailure, err.Error())
 			w.dropUnreadable(ctx, sub, err)
 		}
 		return // one with an id is refused with its reason when pulled
@@ -76,7 +79,9 @@ func (w *Worker) admit(ctx context.Context, sub Submission, checkLimit bool) {
 	if checkLimit {
 		full = w.queueFull(ctx)
 	}
-	w.recordFirst(ctx, req.TaskID, sub, full)
+	if w.recordFirst(ctx, req.TaskID, sub, full) && full != "" {
+		w.respondTo(ctx, namedOf(pr), fmt.Sprintf("%d-refused", sub.Seq), schemas.ResultFailure, full)
+	}
 }
 
 // queueFull returns why a submission just stored is refused, or "" when the
@@ -97,8 +102,8 @@ func (w *Worker) queueFull(ctx context.Context) string {
 // recordFirst gives the task its first status: queued, or failed with full
 // when full is not "". A task that has a status already keeps it, so seeing
 // the same submission again (a copy of its intake message, catchUp) changes
-// nothing.
-func (w *Worker) recordFirst(ctx context.Context, id string, sub Submission, full string) {
+// nothing. It reports whether it stored the status.
+func (w *Worker) recordFirst(ctx context.Context, id string, sub Submission, full string) bool {
 	now := time.Now()
 	_, changed, err := w.ports.Ledger.Transition(ctx, w.cfg.Group, id,
 		func(cur *schemas.TaskStatus) (*schemas.TaskStatus, bool) {
@@ -116,11 +121,12 @@ func (w *Worker) recordFirst(ctx context.Context, id string, sub Submission, ful
 	log := w.log.With("task_id", id, "seq", sub.Seq)
 	if err != nil {
 		log.Warn("intake could not record the task", "err", err)
-		return
+		return false
 	}
 	if changed && full != "" {
 		log.Warn("task refused: " + full)
 	}
+	return changed
 }
 
 // dropUnreadable removes from the queue a submission whose task id cannot be

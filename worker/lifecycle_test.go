@@ -144,7 +144,7 @@ func TestLifecycleUnreadableTaskIsTermedWithoutStatus(t *testing.T) {
 	lc := newLifecycle(t, nil)
 	settled := lc.deliver(1, 1, []byte("{nope"))
 	require.Len(t, settled, 1)
-	require.Contains(t, settled[0], "term task request is not valid JSON")
+	require.Contains(t, settled[0], "is not valid JSON")
 	require.Empty(t, lc.ledger.statuses)
 }
 

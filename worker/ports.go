@@ -156,6 +156,14 @@ type RunnerJob interface {
 // nothing shipped, a bad zip, settings the rules refuse.
 var ErrJobRefused = errors.New("job refused")
 
+// Responses keeps the answers to named-job requests (seed 003's response
+// queue).
+type Responses interface {
+	// Respond stores one encoded response; a second one with the same id
+	// is stored once.
+	Respond(ctx context.Context, id string, data []byte, format schemas.RequestFormat) error
+}
+
 // Ports are the worker's connections to the outside world.
 type Ports struct {
 	Source  Source
@@ -165,4 +173,6 @@ type Ports struct {
 	// RunnerJobs runs the tasks that ship a private data directory; nil
 	// refuses them.
 	RunnerJobs RunnerJobs
+	// Responses answers named-job requests; nil answers none.
+	Responses Responses
 }

@@ -67,12 +67,17 @@ func Allowed(patterns []string, playbook string) bool {
 }
 
 // BuildArgs returns ansible-playbook's arguments for a task. playbook and
-// inventory must already be resolved; varsFile is "" when there are no extra
-// vars.
-func BuildArgs(t *schemas.TaskRequest, playbook, inventory, varsFile string) []string {
-	args := []string{"-i", inventory}
-	if varsFile != "" {
-		args = append(args, "-e", "@"+varsFile)
+// inventory must already be resolved ("" inventory: Ansible's own); each
+// non-empty varsFile is passed with -e, later ones winning.
+func BuildArgs(t *schemas.TaskRequest, playbook, inventory string, varsFiles ...string) []string {
+	var args []string
+	if inventory != "" {
+		args = append(args, "-i", inventory)
+	}
+	for _, f := range varsFiles {
+		if f != "" {
+			args = append(args, "-e", "@"+f)
+		}
 	}
 	if t.Limit != "" {
 		args = append(args, "--limit", t.Limit)
@@ -214,8 +219,11 @@ type Resolved struct {
 	// Dir is the playbook directory with its symlinks resolved: the
 	// working directory of the run.
 	Dir string
-	// Playbook is the resolved playbook, relative to Dir.
+	// Playbook is the resolved playbook, relative to Dir (a job's first).
 	Playbook string
+	// Playbooks are a named job's resolved playbooks, run in order; nil
+	// for a task's one Playbook.
+	Playbooks []string
 	// Inventory is the resolved inventory relative to Dir, or the inline
 	// host list.
 	Inventory string

@@ -71,6 +71,8 @@ type run struct {
 	req    schemas.TaskRequest
 	nStat  int // runner statuses published
 	cancel context.CancelCauseFunc
+	// named is set for a named-job request.
+	named *named
 	// limit is the run's timeout (0: none), for its message.
 	limit time.Duration
 
@@ -79,17 +81,21 @@ type run struct {
 }
 
 func (w *Worker) handle(tasks, life context.Context, d *Delivery) {
-	req, perr := schemas.ParseTaskRequest(d.Data)
-	if perr == nil {
-		perr = w.cfg.Policy.Check(&req)
-	}
+	pr, perr := schemas.ParseRequest(d.Data)
+	req := pr.Task
 	r := &run{
-		w: w, d: d, life: life, id: req.TaskID, req: req,
+		w: w, d: d, life: life, id: req.TaskID, req: req, named: namedOf(pr),
 		log: w.log.With("task_id", req.TaskID, "seq", d.Seq, "attempt", d.Attempt),
 		st: schemas.TaskStatus{
 			TaskID: req.TaskID, State: schemas.StateQueued, CreatedAt: schemas.NewTime(d.Stored),
 			Output: map[string]any{}, Group: w.cfg.Group, Worker: w.cfg.WorkerID, Attempt: d.Attempt,
 		},
+	}
+	if perr == nil {
+		perr = w.cfg.Policy.Check(&req)
+	}
+	if perr == nil {
+		perr = r.checkRequest()
 	}
 	o := r.admit(perr)
 	if o == nil {
@@ -160,6 +166,9 @@ func (r *run) refuse(perr error) *outcome {
 			return refused(perr.Error())
 		}
 	}
+	if r.id == "" { // no status to say why: the response does
+		r.w.respondTo(r.life, r.named, fmt.Sprintf("%d-refused", r.d.Seq), schemas.ResultFailure, perr.Error())
+	}
 	return &outcome{settle: settleTerm, reason: perr.Error()}
 }
 
@@ -180,6 +189,7 @@ func (r *run) apply(o *outcome) {
 	}
 	if o.state != "" {
 		r.finish(o.state, o.message, o.rc)
+		r.respondFinal(o.state, o.message)
 		r.discardJob()
 	}
 	if o.settle == settleTerm {

@@ -45,6 +45,12 @@ type Config struct {
 	// AllowPlaybooks, when not empty, lists the glob patterns a playbook
 	// path must match.
 	AllowPlaybooks []string
+	// PlaybooksOff refuses tasks that name a playbook: the group runs
+	// named jobs only (worker.allow_playbooks: false).
+	PlaybooksOff bool
+	// Jobs returns the named jobs as they are now (the jobs file is read
+	// again on SIGHUP); nil means none.
+	Jobs func() config.Jobs
 	// Policy is what submitters may choose beyond paths.
 	Policy Policy
 	// Concurrency is how many tasks run at once.

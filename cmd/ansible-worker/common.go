@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -53,24 +51,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// newLogger builds the slog logger of the configuration.
-func newLogger(cfg *config.Config) (*slog.Logger, io.Closer, error) {
-	var w io.Writer = os.Stderr
-	var closer io.Closer = io.NopCloser(nil)
-	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open log file: %w", err)
-		}
-		w, closer = f, f
-	}
-	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
-	if strings.EqualFold(cfg.LogFormat, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts)), closer, nil
-	}
-	return slog.New(slog.NewTextHandler(w, opts)), closer, nil
 }
 
 // connect opens a client connection for the command's --group. An

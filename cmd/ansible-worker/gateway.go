@@ -40,16 +40,19 @@ func gatewayAction(c *cli.Context) error {
 	if !cfg.MQTT.Enabled() {
 		return cli.Exit("mqtt.host is not set: the gateway needs the MQTT broker to join (the mqtt section of the configuration)", exitUsage)
 	}
-	log, closer, err := newLogger(cfg)
+	log, logOut, err := newLogger(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	defer closer.Close()
+	defer logOut.Close()
+	// SIGHUP (systemctl reload) reopens the log file, and never stops
+	// the gateway.
+	defer onSIGHUP(c.Context, log, reopenLogHook(logOut, log))()
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	cl, err := client.Connect(cctx, cfg, client.WithGroup(cfg.Worker.GroupName), client.WithLogger(log), client.WithName("ansible-worker gateway"))
+	cl, err := client.Connect(cctx, cfg, client.WithGroup(cfg.Worker.GroupName), client.WithLogger(log.With(componentKey, config.LogNATS)), client.WithName("ansible-worker gateway"))
 	cancel()
 	if err != nil {
 		return connectExit(err)
@@ -70,7 +73,7 @@ func runGateway(ctx context.Context, cfg *config.Config, cl *client.Client, leav
 	if err != nil {
 		return err
 	}
-	gw := gateway.New(cfg.MQTT, cfg.MQTTClientID(), cl, js, cl.Names(), log)
+	gw := gateway.New(cfg.MQTT, cfg.MQTTClientID(), cl, js, cl.Names(), log.With(componentKey, config.LogMQTT))
 	if leave {
 		return gw.Leave(ctx, leaveQuiet)
 	}

@@ -42,11 +42,14 @@ func runAction(c *cli.Context) error {
 	if err := worker.CanRunPlaybooks(); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	log, closer, err := newLogger(cfg)
+	log, logOut, err := newLogger(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	defer closer.Close()
+	defer logOut.Close()
+	// From here on SIGHUP (systemctl reload) reopens the log file, and
+	// never stops the worker.
+	defer onSIGHUP(c.Context, log, reopenLogHook(logOut, log))()
 
 	warnNotImplemented(cfg, log)
 
@@ -56,18 +59,19 @@ func runAction(c *cli.Context) error {
 	var extra []nats.Option
 	mqttAddr := cfg.NATS.MQTTListener
 	if cfg.NATS.Embedded.Enabled {
-		emb, err := jsbridge.StartEmbedded(cfg, log)
+		embLog := log.With(componentKey, config.LogEmbedded)
+		emb, err := jsbridge.StartEmbedded(cfg, embLog)
 		if err != nil {
 			return cli.Exit(err.Error(), exitFailed)
 		}
 		defer emb.Shutdown()
-		log.Info("embedded NATS server ready", "url", emb.ClientURL(), "mqtt", emb.MQTTAddr())
+		embLog.Info("embedded NATS server ready", "url", emb.ClientURL(), "mqtt", emb.MQTTAddr())
 		extra = append(extra, emb.InProcessOption())
 		if mqttAddr == "" {
 			mqttAddr = emb.MQTTAddr()
 		}
 	}
-	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+cfg.Worker.ID(), log, extra...)
+	nc, err := jsbridge.Connect(ctx, cfg, "ansible-worker "+cfg.Worker.ID(), log.With(componentKey, config.LogNATS), extra...)
 	if err != nil {
 		return connectExit(err)
 	}
@@ -79,7 +83,12 @@ func runAction(c *cli.Context) error {
 // at mqttAddr, "" for none) and gateway, until ctx ends; then it drains.
 func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr string, log *slog.Logger) error {
 	id := cfg.Worker.ID()
-	w, err := newWorker(ctx, cfg, nc, id, log)
+	jobs, err := loadJobs(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer onSIGHUP(ctx, log, jobs.reload)()
+	w, err := newWorker(ctx, cfg, nc, id, jobs, log)
 	if err != nil {
 		return err
 	}
@@ -112,8 +121,8 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 }
 
 // newWorker provisions the streams and buckets and makes the worker.
-func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, log *slog.Logger) (*worker.Worker, error) {
-	ports, err := provisionPorts(ctx, cfg, nc, log)
+func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, jobs *jobsHolder, log *slog.Logger) (*worker.Worker, error) {
+	ports, err := provisionPorts(ctx, cfg, nc, log.With(componentKey, config.LogNATS))
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +132,8 @@ func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string
 	}
 	wcfg := workerConfig(cfg, id, int(nc.MaxPayload()))
 	wcfg.Supervisor = self
-	w, err := worker.New(wcfg, ports, log)
+	wcfg.Jobs = jobs.get
+	w, err := worker.New(wcfg, ports, log.With(componentKey, config.LogWorker))
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
@@ -134,7 +144,7 @@ func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string
 // accepted, so configurations can be written ahead, but must not look as if
 // they did something.
 func warnNotImplemented(cfg *config.Config, log *slog.Logger) {
-	for key, set := range map[string]bool{"worker.jobs_file": cfg.Worker.JobsFile != "", "worker.http_listen": cfg.Worker.HTTPListen != ""} {
+	for key, set := range map[string]bool{"worker.http_listen": cfg.Worker.HTTPListen != ""} {
 		if set {
 			log.Warn(key + " is not implemented in this version and is ignored")
 		}
@@ -147,6 +157,7 @@ func runStatusMirror(ctx context.Context, cfg *config.Config, addr string, nc *n
 	if addr == "" {
 		return func() {}
 	}
+	log = log.With(componentKey, config.LogMQTT)
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -214,7 +225,8 @@ func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
 		WorkerID:        id,
 		PlaybookDir:     w.PlaybookDirectory,
 		AnsiblePlaybook: w.AnsiblePlaybook,
-		AllowPlaybooks:  w.AllowPlaybooks,
+		AllowPlaybooks:  w.AllowPlaybooks.Patterns(),
+		PlaybooksOff:    w.AllowPlaybooks.Off(),
 		Policy: worker.Policy{
 			AllowExtraVars:        w.AllowExtraVars,
 			AllowLimitRegex:       w.AllowLimitRegex,
@@ -254,6 +266,7 @@ func startGateway(ctx context.Context, cfg *config.Config, nc *nats.Conn, stop c
 		close(d)
 		return r, d
 	}
+	log = log.With(componentKey, config.LogMQTT)
 	go func() {
 		defer close(d)
 		cl, err := client.New(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, client.WithLogger(log))

@@ -30,6 +30,8 @@ func submitCommand() *cli.Command {
 			groupFlag(),
 			&cli.StringFlag{Name: "task-id", Usage: "task `ID`", DefaultText: "random"},
 			&cli.StringFlag{Name: "playbook", Aliases: []string{"p"}, Usage: "playbook `PATH` relative to the playbook directory"},
+			&cli.StringFlag{Name: "job", Aliases: []string{"j"}, Usage: "run the named job `NAME` of the workers' jobs file instead of a playbook"},
+			&cli.StringFlag{Name: "parameters", Usage: "with --job: the job's `PARAMETERS` (JSON or YAML), passed to its playbooks as the extra var parameters"},
 			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `PATH`, or an inline host list ending in ','"},
 			&cli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "extra `VARS` as in ansible-playbook -e: JSON or YAML, k=v pairs (shell quoting; values are strings), or @FILE (JSON or YAML); repeatable, later wins"},
 			&cli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "host `PATTERN`"},
@@ -117,7 +119,14 @@ func buildTask(c *cli.Context) ([]byte, error) {
 	if _, ok := task["task_id"]; !ok {
 		task["task_id"] = client.NewTaskID()
 	}
-	for _, f := range []struct{ flag, key string }{{"playbook", "playbook"}, {"inventory", "inventory"}, {"limit", "limit"}} {
+	if c.IsSet("parameters") {
+		v, err := parseValueDoc(c.String("parameters"))
+		if err != nil {
+			return nil, err
+		}
+		task["parameters"] = v
+	}
+	for _, f := range []struct{ flag, key string }{{"playbook", "playbook"}, {"job", "job"}, {"inventory", "inventory"}, {"limit", "limit"}} {
 		if c.IsSet(f.flag) {
 			task[f.key] = c.String(f.flag)
 		}
@@ -216,6 +225,20 @@ func parseKV(s string) (map[string]any, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// parseValueDoc reads a JSON or YAML value (--parameters).
+func parseValueDoc(s string) (any, error) {
+	var v any
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err == nil && !dec.More() {
+		return v, nil
+	}
+	if err := yaml.Unmarshal([]byte(s), &v); err != nil {
+		return nil, fmt.Errorf("--parameters is neither JSON nor YAML: %w", err)
+	}
+	return v, nil
 }
 
 // parseVarsDoc reads a JSON or YAML document that must be an object.

@@ -20,6 +20,9 @@ func validateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := cfg.LoadJobs(); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
 	out, err := cfg.YAML()
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)

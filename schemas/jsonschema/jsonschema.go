@@ -18,10 +18,14 @@ const (
 	TaskStatus   = "task-status"
 	RunnerStatus = "runner-status"
 	Event        = "event"
+	JobRequest   = "job-request"
+	JobResponse  = "job-response"
 )
 
 // Names lists every schema.
-func Names() []string { return []string{TaskRequest, TaskStatus, RunnerStatus, Event} }
+func Names() []string {
+	return []string{TaskRequest, TaskStatus, RunnerStatus, Event, JobRequest, JobResponse}
+}
 
 // Document returns the JSON Schema document called name.
 func Document(name string) ([]byte, error) {
