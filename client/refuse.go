@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
+	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
@@ -34,4 +37,23 @@ func (c *Client) Refuse(ctx context.Context, id, reason string) error {
 		return withKind(ErrTaskExists, fmt.Errorf("task id %s already has a status in group %s: refusal not recorded", id, c.names.Group))
 	}
 	return nil
+}
+
+// RespondRefused answers a named-job request that cannot be submitted
+// (seed 003's form with an unknown job, a bad request id, ...) with a
+// failure response on the group's responses subject, in the request's
+// format, as a worker answers one it refuses. The response's message id
+// comes from the request and the reason, so answering twice stores one.
+func (c *Client) RespondRefused(ctx context.Context, n schemas.NamedRequest, format schemas.RequestFormat, reason string) error {
+	data, err := schemas.JobResponse{JobName: n.JobName, RequestID: n.RequestID, Result: schemas.ResultFailure,
+		Message: reason}.Encode(format)
+	if err != nil {
+		return withKind(ErrInvalid, fmt.Errorf("encode the response: %w", err))
+	}
+	if _, err := c.statusStore(ctx); err != nil { // the streams exist from here on
+		return err
+	}
+	sum := sha256.Sum256([]byte(n.JobName + "\x00" + n.RequestID + "\x00" + reason))
+	id := "refused-" + hex.EncodeToString(sum[:12])
+	return jsbridge.NewResponses(c.js, c.names).Respond(ctx, id, data, format)
 }

@@ -23,6 +23,8 @@ type Tasks interface {
 	SubmitJSON(ctx context.Context, body []byte) (*client.Receipt, error)
 	// Refuse gives task id a failed status saying why it was refused.
 	Refuse(ctx context.Context, id, reason string) error
+	// RespondRefused answers a named-job request it refused.
+	RespondRefused(ctx context.Context, n schemas.NamedRequest, format schemas.RequestFormat, reason string) error
 	// Cancel asks the group's workers to cancel task id.
 	Cancel(ctx context.Context, id string) (jsbridge.CancelReply, error)
 }
@@ -103,6 +105,11 @@ func (in *Intake) cancelID(topic string) (string, bool) {
 func (in *Intake) task(ctx context.Context, body []byte) error {
 	pr, perr := schemas.ParseRequest(body)
 	req := pr.Task
+	if perr != nil && pr.Named != nil {
+		if err := in.tasks.RespondRefused(ctx, *pr.Named, pr.Format, perr.Error()); err != nil {
+			return fmt.Errorf("answer refused request %s: %w", pr.Named.RequestID, err)
+		}
+	}
 	if perr != nil {
 		return in.refuse(ctx, req.TaskID, perr.Error())
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ansible-worker/ansible-worker/client"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // fakeTasks records what the intake asks of NATS; submitFails fails that
@@ -24,6 +26,14 @@ type fakeTasks struct {
 	refused     map[string]string
 	cancelled   []string
 	exists      map[string]bool
+	answered    []string
+}
+
+func (f *fakeTasks) RespondRefused(_ context.Context, n schemas.NamedRequest, format schemas.RequestFormat, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answered = append(f.answered, fmt.Sprintf("%s/%s %s: %s", n.JobName, n.RequestID, format, reason))
+	return nil
 }
 
 func newFakeTasks() *fakeTasks {
@@ -128,6 +138,23 @@ func TestIntakeRefusesBadRequestsWithTheirReason(t *testing.T) {
 	require.Contains(t, b.tasks.refused["bad1"], "inventory")
 	require.Len(t, b.tasks.refused, 1, "the status of an id in use stays; junk has no id")
 	require.Empty(t, b.tasks.cancelled)
+}
+
+// A named-job request refused at the gateway is answered as a worker
+// answers one: a failure response in its own format.
+func TestIntakeAnswersRefusedNamedRequests(t *testing.T) {
+	b := setupIntake(t)
+	b.run(t,
+		b.msg("ansible/production/tasks", "---\ndeploy:\n  request_id: not valid!\n"),
+		b.msg("ansible/production/tasks", `{"deploy": {"request_id": "r-1"}, "other": {"request_id": "r-2"}}`),
+		b.msg("ansible/production/tasks", "deploy:\n  request_id: r-3\n"),
+	)
+	require.Len(t, b.tasks.answered, 2)
+	require.Contains(t, b.tasks.answered[0], "deploy/not valid! yaml: ")
+	require.Contains(t, b.tasks.answered[0], "request_id")
+	require.Contains(t, b.tasks.answered[1], "deploy/r-1 json: ")
+	require.Contains(t, b.tasks.answered[1], "one job per request")
+	require.Equal(t, []string{"deploy:\n  request_id: r-3\n"}, b.tasks.submitted, "a valid one is carried as it came")
 }
 
 // A task NATS cannot take yet is retried, not acked before it is stored.

@@ -266,7 +266,10 @@ func (c *yaml11) body(j *namedJob, n *yaml.Node) {
 			// Not a string: it names no field.
 		case key == "request_id":
 			j.id, j.idKind, j.idRead = c.text(n.Content[i+1])
-			j.idSet = j.idKind != "null"
+			if j.idKind == "null" { // no id, as in JSON
+				j.id, j.idKind, j.idRead = "", "", false
+			}
+			j.idSet = j.idRead || j.idKind != ""
 		case key == "parameters":
 			j.params, j.paramErr = c.value(n.Content[i+1], 2)
 		}

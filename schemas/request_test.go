@@ -189,7 +189,7 @@ func TestParseRequestNamedRules(t *testing.T) {
 		{"id tagged", "deploy: {request_id: !!binary aGk=}", []string{`request_id must be a string, got a value tagged !!binary (write it in quotes: "aGk=")`}, nr("deploy", "aGk="), "", y},
 		{"id list", "deploy: {request_id: [r1]}", []string{"request_id must be a string, got a list"}, nr("deploy", ""), "", y},
 		{"id missing", "deploy: {parameters: [a]}", []string{"request_id is required"}, nr("deploy", ""), "", y},
-		{"id null", "deploy: {request_id: ~}", []string{"request_id is required"}, nr("deploy", "~"), "", y},
+		{"id null", "deploy: {request_id: ~}", []string{"request_id is required"}, nr("deploy", ""), "", y},
 		{"id invalid", "deploy: {request_id: a.b}", []string{`request_id "a.b" may contain only A-Z a-z 0-9 _ -`}, nr("deploy", "a.b"), "", y},
 		{"id empty", "deploy: {request_id: ''}", []string{"request_id is empty"}, nr("deploy", ""), "", y},
 		{"id too long", "deploy: {request_id: " + strings.Repeat("r", 129) + "}", []string{"request_id is 129 characters long, the limit is 128"},
@@ -296,7 +296,9 @@ func TestParseRequestTaskErrors(t *testing.T) {
 func TestParseRequestYAMLSafety(t *testing.T) {
 	t.Parallel()
 	head := "deploy:\n  request_id: r1\n  parameters:\n"
-	indent := func(s string) string { return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n" }
+	indent := func(s string) string {
+		return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n"
+	}
 	long := strings.Repeat("x", 100000)
 	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 	nr := &NamedRequest{JobName: "deploy", RequestID: "r1"}
