@@ -47,11 +47,17 @@ type Request struct {
 // at depth 2. JSON has its own bound (encoding/json's).
 const MaxRequestDepth = 100
 
-// requestYAML bounds what a YAML request may expand to: aliases are
-// accepted (yaml.safe_load takes them, and yaml.dump writes them for a
-// value used twice) but every use counts, and the bounds are about what a
-// document of MaxTaskSize bytes holds without aliases.
-var requestYAML = YAML11Options{MaxDepth: MaxRequestDepth, MaxNodes: MaxTaskSize, MaxBytes: 2 * MaxTaskSize, JSON: true}
+// messageYAML bounds what a YAML request or response of size bytes may
+// expand to. Aliases are accepted (yaml.safe_load takes them, and
+// yaml.dump writes them for a value used twice), but every use of one
+// counts, and the value may hold at most twice the nodes and twice the
+// text of size bytes. Without aliases a document holds at most 1.5 nodes
+// and 1.5 bytes of text per byte (plus a few nodes: "-" is 3), so only
+// aliases meet the bounds, and they can at most double a message: a few
+// hundred bytes cannot become megabytes.
+func messageYAML(size int) YAML11Options {
+	return YAML11Options{MaxDepth: MaxRequestDepth, MaxNodes: 2*size + 16, MaxBytes: 2*size + 16, JSON: true}
+}
 
 // The messages of requests of no known form.
 const (
@@ -136,7 +142,7 @@ func parseYAMLRequest(data, trimmed []byte) (Request, error) {
 		}
 		return r, &InvalidTaskError{Problems: []string{msg}}
 	}
-	d := namedFromYAML(doc)
+	d := namedFromYAML(doc, len(data))
 	if !d.task {
 		return d.request(FormatYAML)
 	}
@@ -221,10 +227,11 @@ func namedFromJSON(top any) namedDoc {
 	return d
 }
 
-// namedFromYAML reads a YAML request; its values are converted under the
-// bounds of requestYAML, counted over the whole document.
-func namedFromYAML(doc *yaml.Node) namedDoc {
-	c := &yaml11{o: requestYAML}
+// namedFromYAML reads a YAML request of size bytes; its values are
+// converted under the bounds of messageYAML, counted over the whole
+// document.
+func namedFromYAML(doc *yaml.Node, size int) namedDoc {
+	c := &yaml11{o: messageYAML(size)}
 	root := yamlDeref(doc)
 	if root == nil {
 		return namedDoc{kind: "an empty document"}

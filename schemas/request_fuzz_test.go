@@ -163,7 +163,7 @@ func FuzzJobResponse(f *testing.F) {
 		if result >= 252 {
 			r.Result = message // usually not a result
 		}
-		valid := utf8.ValidString(job+id+message) && slices.Contains(results, r.Result)
+		valid := utf8.ValidString(job) && utf8.ValidString(id) && utf8.ValidString(message) && slices.Contains(results, r.Result)
 		for _, format := range []RequestFormat{FormatJSON, FormatYAML} {
 			b, err := r.Encode(format)
 			if !valid {

@@ -107,9 +107,6 @@ func yamlSafeJSON(b []byte) []byte {
 	return out.Bytes()
 }
 
-// responseYAML bounds what a YAML response may expand to, as a request.
-var responseYAML = YAML11Options{MaxDepth: MaxRequestDepth, MaxNodes: MaxTaskSize, MaxBytes: 2 * MaxTaskSize, JSON: true}
-
 // ParseJobResponse reads a response in either format (for clients and tests).
 // JSON is read as JSON, anything else as YAML 1.1 as yaml.safe_load reads
 // it. Every field is required and must be a string; the result must be
@@ -128,7 +125,7 @@ func ParseJobResponse(data []byte) (JobResponse, RequestFormat, error) {
 	} else {
 		f = FormatYAML
 		var err error
-		if v, err = DecodeYAML11(data, responseYAML); err != nil {
+		if v, err = DecodeYAML11(data, messageYAML(len(data))); err != nil {
 			return JobResponse{}, f, fmt.Errorf("job response: %w", err)
 		}
 	}

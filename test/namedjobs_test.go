@@ -92,6 +92,7 @@ func TestNamedJobRunsItsPlaybooksInOrder(t *testing.T) {
 	require.Equal(t, schemas.StateSuccess, st.State)
 	require.Equal(t, "deploy", st.Output["stage"], "the second playbook's set_stats")
 	require.Equal(t, true, st.Output["prepared"], "the first one's stay")
+	require.Equal(t, 4, st.TasksOK, "the counts of both playbooks")
 	require.Equal(t, map[string]any{"version": "1.2", "cmd": "{{ lookup('pipe', 'id') }}"}, st.Output["parameters"],
 		"parameters are data: never templated")
 

@@ -260,6 +260,7 @@ func (r *run) runAll(ctx context.Context, ws *workspace, proc *Process, prog *Pr
 			break
 		}
 		seq.next()
+		prog.NextPlaybook()
 		r.log.Info("running the job's next playbook", "playbook", pb)
 		exit, err = r.w.execProcess(ctx, r.command(ws, pb, prog, seq, idle.reset))
 	}

@@ -24,6 +24,7 @@ type Progress struct {
 	lastText []string // the last lines of output, for a failure nothing else explains
 	final    bool     // counts come from playbook_on_stats
 	changed  bool
+	base     schemas.Counts // the recaps of a job's earlier playbooks
 }
 
 // NewProgress returns an empty Progress.
@@ -113,9 +114,18 @@ func (p *Progress) Observe(ev *schemas.Event) {
 		p.failures = append(p.failures, fmt.Sprintf("host %s unreachable in task %q: %s", f.Host, f.Task, resultMessage(f)))
 	case "playbook_on_stats":
 		p.final = true
-		c.OK, c.Changed, c.Failed = sum(f.OK), sum(f.Changed), sum(f.Failures)
-		c.Skipped, c.Unreachable = sum(f.Skipped), sum(f.Dark)
+		b := p.base
+		c.OK, c.Changed, c.Failed = b.OK+sum(f.OK), b.Changed+sum(f.Changed), b.Failed+sum(f.Failures)
+		c.Skipped, c.Unreachable = b.Skipped+sum(f.Skipped), b.Unreachable+sum(f.Dark)
 	}
+}
+
+// NextPlaybook starts the next playbook of a named job: its counts add to
+// those of the playbooks before.
+func (p *Progress) NextPlaybook() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.base, p.final = p.counts, false
 }
 
 // observeText keeps Ansible's own error lines ("ERROR! ...") and what follows

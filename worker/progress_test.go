@@ -365,3 +365,21 @@ func TestProgressConcurrent(t *testing.T) {
 	counts, _, _ := p.Snapshot()
 	require.Equal(t, schemas.Counts{Total: 400, OK: 400, Changed: 400}, counts)
 }
+
+// The playbooks of a named job add up: each one's recap adds to those of
+// the playbooks before, and its live counts go on from them.
+func TestProgressNextPlaybookAddsUp(t *testing.T) {
+	t.Parallel()
+	p := NewProgress()
+	p.Observe(taskStart(t, "ping"))
+	p.Observe(ok(t, "web1", "ping", true))
+	p.Observe(stats(t, map[string]int{"web1": 1}, map[string]int{"web1": 1}, nil, nil, nil))
+	p.NextPlaybook()
+	p.Observe(taskStart(t, "deploy"))
+	p.Observe(ok(t, "web1", "deploy", false))
+	got, _, _ := p.Snapshot()
+	require.Equal(t, schemas.Counts{Total: 2, OK: 2, Changed: 1}, got, "live, after the first recap")
+	p.Observe(stats(t, map[string]int{"web1": 1}, nil, nil, map[string]int{"web1": 1}, nil))
+	got, _, _ = p.Snapshot()
+	require.Equal(t, schemas.Counts{Total: 2, OK: 2, Changed: 1, Skipped: 1}, got)
+}
