@@ -737,7 +737,8 @@ func nodeKeys(n *yaml.Node, prefix string, into map[string]bool) {
 }
 
 func TestExamples(t *testing.T) {
-	c, err := LoadConfig(filepath.Join("..", "examples", "config.yaml"), envMap{}.lookup)
+	t.Chdir("..") // the examples name paths from the repository root, as the README runs them
+	c, err := LoadConfig(filepath.Join("examples", "config.yaml"), envMap{}.lookup)
 	require.NoError(t, err)
 	require.True(t, c.NATS.Embedded.Enabled)
 	require.Equal(t, "127.0.0.1:4222", c.NATS.Embedded.Listen)
@@ -747,19 +748,19 @@ func TestExamples(t *testing.T) {
 	require.Equal(t, "production", c.Worker.GroupName)
 	require.Equal(t, []string{"nats://127.0.0.1:4222"}, c.ClientServers())
 
-	svc, err := LoadConfig(filepath.Join("..", "examples", "systemd", "config.yaml"), envMap{}.lookup)
+	svc, err := LoadConfig(filepath.Join("examples", "systemd", "config.yaml"), envMap{}.lookup)
 	require.NoError(t, err)
 	require.Equal(t, "/var/cache/ansible-worker", svc.Worker.DataDir, "the unit's CacheDirectory")
 	require.Equal(t, []string{"nats://127.0.0.1:4222"}, svc.ClientServers())
 	require.Empty(t, svc.LogFile, "the journal by default")
 
-	jobs, err := LoadConfig(filepath.Join("..", "examples", "config.jobs.yaml"), envMap{}.lookup)
+	jobs, err := LoadConfig(filepath.Join("examples", "config.jobs.yaml"), envMap{}.lookup)
 	require.NoError(t, err)
 	require.True(t, jobs.Worker.AllowRunnerJobs)
 	require.Equal(t, "jobs", jobs.Worker.GroupName)
 	require.Equal(t, []string{"nats://127.0.0.1:4222"}, jobs.ClientServers(), "the quick start's server")
 
-	full := filepath.Join("..", "examples", "config.full.yaml")
+	full := filepath.Join("examples", "config.full.yaml")
 	c, err = LoadConfig(full, envMap{}.lookup)
 	require.NoError(t, err)
 	def := DefaultConfig()
@@ -777,7 +778,7 @@ func TestExamples(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(data, &root))
 	present := map[string]bool{}
 	nodeKeys(&root, "", present)
-	docs, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
+	docs, err := os.ReadFile(filepath.Join("docs", "configuration.md"))
 	require.NoError(t, err)
 	for _, k := range configKeys(reflect.TypeFor[Config](), "") {
 		require.True(t, present[k], "examples/config.full.yaml lacks %s", k)
