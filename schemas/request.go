@@ -25,7 +25,10 @@ const (
 
 // NamedRequest is the seed-003 form {<job name>: {request_id, parameters}}, as written.
 type NamedRequest struct {
-	JobName   string
+	// JobName is the request's one key.
+	JobName string
+	// RequestID is its request_id; "" when it has none (or a list or
+	// mapping instead).
 	RequestID string
 }
 
@@ -118,8 +121,9 @@ func isTaskObject(v any) bool {
 	return false
 }
 
-// jsonStart is how a JSON object starts: a brace, then a quoted key.
-var jsonStart = regexp.MustCompile(`^\{[ \t\r\n]*"`)
+// jsonStart is how a JSON object starts: a brace, then a quoted key (a
+// byte order mark first is a JSON error too).
+var jsonStart = regexp.MustCompile(`^(?:\x{FEFF})?\{[ \t\r\n]*"`)
 
 // parseYAMLRequest reads a request that is not JSON. trimmed is data
 // without JSON's white space: when it starts like a JSON object, the
@@ -134,7 +138,8 @@ func parseYAMLRequest(data, trimmed []byte) (Request, error) {
 	if err != nil {
 		msg := "a request is not valid JSON or YAML"
 		if jsonErr != nil {
-			msg = fmt.Sprintf("a request is not valid JSON (%s) or YAML", strings.TrimPrefix(jsonErr.Error(), "task request is not valid JSON: "))
+			why := strings.TrimPrefix(jsonErr.Error(), "task request is not valid JSON: ")
+			msg = fmt.Sprintf("a request is not valid JSON (%s) or YAML", strings.TrimPrefix(why, "task request "))
 		}
 		var se *YAMLSyntaxError
 		if errors.As(err, &se) {

@@ -245,6 +245,7 @@ func TestParseRequestShape(t *testing.T) {
 		{"two documents", "a: {request_id: r1}\n---\nb: {request_id: r2}\n", []string{"a request is not valid JSON or YAML: more than one YAML document"}, nil, "", y},
 		{"broken JSON", `{"task_id":"t1","playbook":`, []string{"a request is not valid JSON (unexpected EOF) or YAML: line 1: did not find expected node content"}, nil, "", y},
 		{"broken JSON object", `{"deploy":{"request_id":"r1"}`, []string{"a request is not valid JSON (unexpected EOF) or YAML (line 1)"}, nil, "", y},
+		{"JSON and more", `{"deploy":{"request_id":"r1"}} x`, []string{"a request is not valid JSON (has data after the JSON object) or YAML: more than one YAML document"}, nil, "", y},
 	})
 }
 
@@ -264,6 +265,7 @@ func TestParseRequestYAMLTask(t *testing.T) {
 			[]string{"task request is not valid JSON: invalid character '}' looking for beginning of object key string", yamlTask}, nil, "t1", y},
 		// Not JSON at all: the message is YAML's alone.
 		{"single quotes", `{'task_id':'t1','playbook':'site.yml','inventory':'hosts'}`, []string{yamlTask}, nil, "t1", y},
+		{"byte order mark", "\ufeff" + minimalRequest, []string{"task request is not valid JSON", yamlTask}, nil, "t1", y},
 	})
 	require.Equal(t, "a task request is JSON; YAML is for named-job requests ({<job>: {request_id, parameters}})", yamlTask)
 }
@@ -347,6 +349,14 @@ func TestParseRequestSizeAndEncoding(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "deploy", got.Task.Job)
 
+	// Dense documents, without aliases, are within the expansion bounds:
+	// many nodes, or escapes that grow (\L is 2 bytes, U+2028 is 3).
+	for _, params := range []string{"[" + strings.Repeat("a,", 500000) + "a]", `"` + strings.Repeat(`\L`, 500000) + `"`} {
+		got, err = ParseRequest([]byte("deploy: {request_id: r1, parameters: " + params + "}"))
+		require.NoError(t, err)
+		require.NotNil(t, got.Task.Parameters)
+	}
+
 	_, err = ParseRequest([]byte("deploy: {request_id: r\xff}"))
 	require.EqualError(t, err, "task request is not valid UTF-8")
 	var inv *InvalidTaskError
@@ -387,4 +397,29 @@ func TestRequestEncode(t *testing.T) {
 	require.ErrorContains(t, err, "parameters: json: unsupported type")
 	_, err = Request{Named: &NamedRequest{}, Task: TaskRequest{Parameters: json.Number("1e999")}, Format: FormatYAML}.Encode()
 	require.EqualError(t, err, "parameters: the number 1e999 does not fit a float")
+}
+
+// A request in seed 003's form, as its SQS listener took it; the failure
+// response of a bad one still names its job and request.
+func ExampleParseRequest() {
+	req, err := ParseRequest([]byte("---\ntest_job_1:\n  request_id: 7f23b8ae-3e06-405c-9131-f133aaa12c96\n  parameters: [param1, 2]\n"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(req.Format, req.Task.Job, req.Task.TaskID, req.Task.Parameters)
+
+	bad, err := ParseRequest([]byte("deploy: {request_id: 12345}\n"))
+	fmt.Println(err)
+	b, _ := JobResponse{JobName: bad.Named.JobName, RequestID: bad.Named.RequestID, Result: ResultFailure,
+		Message: err.Error()}.Encode(bad.Format)
+	fmt.Print(string(b))
+	// Output:
+	// yaml test_job_1 7f23b8ae-3e06-405c-9131-f133aaa12c96 [param1 2]
+	// invalid task: request_id must be a string, got a number (write it in quotes: "12345")
+	// ---
+	// job_name: deploy
+	// request_id: "12345"
+	// result: failure
+	// message: |-
+	//   invalid task: request_id must be a string, got a number (write it in quotes: "12345")
 }

@@ -54,7 +54,7 @@ func TestBadInput(t *testing.T) {
 		reason     string // in error_message (or in the log when there is no id)
 	}{
 		{"not json", `{"task_id": "x",`, "", "not valid JSON"},
-		{"not an object", `["task_id", "x"]`, "", "must be a JSON object"},
+		{"not an object", `["task_id", "x"]`, "", "a request is a JSON task or {<job>: {request_id, parameters}}, got a list"},
 		{"empty", ``, "", "empty"},
 		{"bad id", with("bad id!", "task_id", "bad id!"), "", "task_id"},
 		{"id too long", with(strings.Repeat("a", 129), "task_id", strings.Repeat("a", 129)), "", "129"},

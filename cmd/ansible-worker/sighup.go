@@ -5,12 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 )
-
-// holdSIGHUP keeps SIGHUP caught for the rest of the process.
-var holdSIGHUP sync.Once
 
 // onSIGHUP calls every hook, in order, on each SIGHUP until ctx ends or
 // stop is called; stop waits for hooks running. It may be called more than
@@ -23,11 +19,10 @@ var holdSIGHUP sync.Once
 // The playbooks do not get it: the service manager signals the main
 // process only, and a worker's supervisors run in their own process groups.
 func onSIGHUP(ctx context.Context, log *slog.Logger, hooks ...func()) (stop func()) {
-	holdSIGHUP.Do(func() {
-		// Never read: a full channel drops the signal, and its being
-		// registered keeps the default action (exit) off for good.
-		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
-	})
+	// Never read nor stopped: a full channel drops the signal, and its
+	// being registered keeps the default action (exit) off for good. One
+	// per call, a few per process.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(ctx)
