@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ansible-worker needs to run and to be tested, skipping what is
 # already there: ansible-core, python3-ansible-runner, mosquitto (+ clients),
-# git from Debian's packages; the nats CLI and staticcheck with go install.
+# git from Debian's packages (and systemd, for systemd-analyze, to test the
+# example unit); the nats CLI and staticcheck with go install.
 # Usage: scripts/deps.sh [run|test]   (run: only what the worker needs)
 set -euo pipefail
 mode=${1:-test}
@@ -17,6 +18,8 @@ if [ "$mode" = test ]; then
   [ -x /usr/bin/ansible-runner ] || need+=(python3-ansible-runner)
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+  # It needs no running systemd (test/service_test.go).
+  command -v systemd-analyze >/dev/null || need+=(systemd)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2

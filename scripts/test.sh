@@ -1,22 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (scripts/deps.sh, and systemd
-# for systemd-analyze), checks formatting, vet and staticcheck, runs every
-# test against real parts (embedded nats-server, ansible-playbook,
-# ansible-runner, the nats CLI, mosquitto), then runs each fuzz target for
-# a bounded time.
+# The whole test suite: installs what it needs (scripts/deps.sh), checks
+# formatting, vet and staticcheck, runs every test against real parts
+# (embedded nats-server, ansible-playbook, ansible-runner, the nats CLI,
+# mosquitto, systemd-analyze), then runs each fuzz target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 export PATH="$PATH:$(go env GOPATH)/bin"
-# systemd-analyze checks the example unit (test/service_test.go); it needs
-# no running systemd, only Debian's systemd package.
-if ! command -v systemd-analyze >/dev/null; then
-  sudo_cmd=()
-  if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
-  echo "test: installing systemd (systemd-analyze)" >&2
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends systemd >/dev/null
-fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
