@@ -1,9 +1,13 @@
 package test
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +25,7 @@ import (
 // so a test may change it), and a client.
 type namedJobs struct {
 	url, cfg, jobsFile string
+	mqttPort           int // nats-server's MQTT listener
 	wp                 *workerProc
 	c                  *client
 }
@@ -34,7 +39,8 @@ func newNamedJobs(t *testing.T, extra string) *namedJobs {
 	ns := startServer(t)
 	o := workerOpts{PlaybookDir: dir, Extra: "jobs_file: " + jobsFile + "\n" + extra}
 	wp := startWorker(t, ns.url, o)
-	return &namedJobs{url: ns.url, cfg: writeConfig(t, ns.url, o), jobsFile: jobsFile, wp: wp, c: connectClient(t, ns.url)}
+	return &namedJobs{url: ns.url, cfg: writeConfig(t, ns.url, o), jobsFile: jobsFile, mqttPort: ns.mqttPort, wp: wp,
+		c: connectClient(t, ns.url)}
 }
 
 // responses reads the responses to requestID from ANSIBLE_RESPONSES, from
@@ -177,6 +183,54 @@ deploy:  # Job name (the same as in the jobs file)
 	require.Equal(t, "application/yaml", first.Header.Get("Content-Type"))
 	raw := string(first.Data)
 	require.True(t, strings.HasPrefix(raw, "---\njob_name: deploy\nrequest_id: 7f23b8ae-3e06-405c-9131-f133aaa12c96\nresult: started\n"), raw)
+}
+
+// Over MQTT (nats-server's listener): a seed-003 request published on the
+// task topic runs, and an MQTT subscriber of the responses topic sees its
+// answers in YAML.
+func TestNamedJobOverMQTT(t *testing.T) {
+	t.Parallel()
+	nj := newNamedJobs(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sub := exec.CommandContext(ctx, "mosquitto_sub", "-V", "mqttv311", "-h", "127.0.0.1", "-p", strconv.Itoa(nj.mqttPort),
+		"-q", "1", "-t", "ansible/production/responses", "-t", "ansible/production/probe")
+	out, err := sub.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, sub.Start())
+	defer func() { _ = sub.Process.Kill(); _ = sub.Wait() }()
+	seen, subscribed := make(chan string, 1), make(chan struct{})
+	listening := subscribed
+	go func() {
+		var all strings.Builder
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if s.Text() == "probe" && subscribed != nil {
+				close(subscribed) // both topics are subscribed at once
+				subscribed = nil
+				continue
+			}
+			all.WriteString(s.Text() + "\n")
+			if s.Text() == "result: success" || s.Text() == "result: failure" {
+				seen <- all.String()
+				return
+			}
+		}
+		seen <- all.String()
+	}()
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		select {
+		case <-listening:
+			return nil
+		default:
+			require.NoError(t, nj.c.nc.Publish("ansible.production.probe", []byte("probe")))
+			return errors.New("mosquitto_sub is not listening yet")
+		}
+	})
+	mqttPub(t, nj.mqttPort, "mqttv311", 1, "ansible/production/tasks", "deploy:\n  request_id: mqtt-1\n")
+	got := <-seen
+	require.Contains(t, got, "job_name: deploy\nrequest_id: mqtt-1\nresult: started", got)
+	require.Contains(t, got, "result: success", got)
 }
 
 // What cannot run is answered with a failure that says why.
