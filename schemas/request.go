@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -123,7 +122,7 @@ func isTaskObject(v any) bool {
 
 // jsonStart is how a JSON object starts: a brace, then a quoted key (a
 // byte order mark first is a JSON error too).
-var jsonStart = regexp.MustCompile(`^(?:\x{FEFF})?\{[ \t\r\n]*"`)
+var jsonStart = lazyRegexp(`^(?:\x{FEFF})?\{[ \t\r\n]*"`)
 
 // parseYAMLRequest reads a request that is not JSON. trimmed is data
 // without JSON's white space: when it starts like a JSON object, the
@@ -131,7 +130,7 @@ var jsonStart = regexp.MustCompile(`^(?:\x{FEFF})?\{[ \t\r\n]*"`)
 func parseYAMLRequest(data, trimmed []byte) (Request, error) {
 	r := Request{Task: newTask(), Format: FormatYAML}
 	var jsonErr error
-	if jsonStart.Match(trimmed) {
+	if jsonStart().Match(trimmed) {
 		_, jsonErr = decodeObject(trimmed)
 	}
 	doc, err := parseYAMLDocument(data)

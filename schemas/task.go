@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -656,12 +655,12 @@ func jsonKind(v json.RawMessage) string {
 // MaxJobNameLength is the longest job name accepted.
 const MaxJobNameLength = 128
 
-var jobNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var jobNamePattern = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // ValidJobName reports whether s may name a job of the jobs file: 1 to 128
 // characters of A-Z a-z 0-9 _ . -, not starting with . or - (so it is
 // never a hidden file's name or an option).
-func ValidJobName(s string) bool { return jobNamePattern.MatchString(s) }
+func ValidJobName(s string) bool { return jobNamePattern().MatchString(s) }
 
 // CheckJobName returns an error naming field (for example "job") when s
 // is not a valid job name.

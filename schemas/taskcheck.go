@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -31,13 +30,13 @@ const (
 var inlineHost = `(?:[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?|[0-9A-Fa-f]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)`
 
 var (
-	inlineHostRE = regexp.MustCompile(`^` + inlineHost + `$`)
-	varNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	inlineHostRE = lazyRegexp(`^` + inlineHost + `$`)
+	varNameRE    = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // ValidVarName reports whether s is a variable name Ansible can use:
 // letters, digits and _, not starting with a digit.
-func ValidVarName(s string) bool { return varNameRE.MatchString(s) }
+func ValidVarName(s string) bool { return varNameRE().MatchString(s) }
 
 // checkLength refuses a string longer than max characters.
 func checkLength(name, v string, max int) error {
@@ -69,7 +68,7 @@ func checkInventory(v string) []string {
 	}
 	var bad []string
 	for _, h := range strings.Split(strings.TrimSuffix(v, ","), ",") {
-		if !inlineHostRE.MatchString(h) {
+		if !inlineHostRE().MatchString(h) {
 			bad = append(bad, fmt.Sprintf("%q", truncate(h)))
 			if len(bad) == 3 {
 				break
@@ -88,7 +87,7 @@ func checkInventory(v string) []string {
 func checkVarNames(vars map[string]any) []string {
 	var bad []string
 	for k := range vars {
-		if !varNameRE.MatchString(k) {
+		if !varNameRE().MatchString(k) {
 			bad = append(bad, fmt.Sprintf("%q", truncate(k)))
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,7 +103,7 @@ func parseYAMLDocument(data []byte) (*yaml.Node, error) {
 	return &n, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`line ([0-9]+)`)
+var yamlLineRE = lazyRegexp(`line ([0-9]+)`)
 
 // yamlSyntax keeps the parser's message only when it quotes nothing of
 // the document, else only its line.
@@ -114,7 +113,7 @@ func yamlSyntax(err error) *YAMLSyntaxError {
 		return &YAMLSyntaxError{Reason: msg}
 	}
 	e := &YAMLSyntaxError{}
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 	}
 	return e
@@ -321,29 +320,29 @@ func yaml11Tagged(n *yaml.Node) (any, error) {
 
 // PyYAML's implicit resolvers (YAML 1.1).
 var (
-	yaml11NullRE  = regexp.MustCompile(`^(?:~|null|Null|NULL|)$`)
-	yaml11BoolRE  = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
-	yaml11IntRE   = regexp.MustCompile(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
-	yaml11FloatRE = regexp.MustCompile(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
+	yaml11NullRE  = lazyRegexp(`^(?:~|null|Null|NULL|)$`)
+	yaml11BoolRE  = lazyRegexp(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
+	yaml11IntRE   = lazyRegexp(`^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$`)
+	yaml11FloatRE = lazyRegexp(`^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$`)
 	// yaml11TimestampRE is PyYAML's timestamp: safe_load makes a date of
 	// it, which DecodeYAML11 leaves as text.
-	yaml11TimestampRE = regexp.MustCompile(`^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$`)
+	yaml11TimestampRE = lazyRegexp(`^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$`)
 )
 
 // yaml11Resolve resolves a plain scalar as PyYAML does. Timestamps stay
 // strings.
 func yaml11Resolve(s string) any {
 	switch {
-	case yaml11NullRE.MatchString(s):
+	case yaml11NullRE().MatchString(s):
 		return nil
-	case yaml11BoolRE.MatchString(s):
+	case yaml11BoolRE().MatchString(s):
 		v, _ := yaml11Bool(s)
 		return v
-	case yaml11IntRE.MatchString(s):
+	case yaml11IntRE().MatchString(s):
 		if v, ok := yaml11Int(s); ok {
 			return v
 		}
-	case yaml11FloatRE.MatchString(s):
+	case yaml11FloatRE().MatchString(s):
 		if v, ok := yaml11Float(s); ok {
 			return v
 		}
@@ -357,7 +356,7 @@ func yamlTimestamp(n *yaml.Node) bool {
 	if n.Style&yaml.TaggedStyle != 0 {
 		return n.ShortTag() == "!!timestamp"
 	}
-	return n.Style == 0 && yaml11TimestampRE.MatchString(n.Value)
+	return n.Style == 0 && yaml11TimestampRE().MatchString(n.Value)
 }
 
 func yaml11Bool(s string) (bool, bool) {
@@ -497,11 +496,11 @@ func pyFloat(f float64) string {
 
 // yamlPlainRE is what may be written plain, if no reader takes it for
 // another type: no character YAML gives a meaning to.
-var yamlPlainRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]*$`)
+var yamlPlainRE = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_./-]*$`)
 
 // yamlOldBoolRE are the booleans of the YAML 1.1 specification that PyYAML
 // leaves strings; other YAML 1.1 readers do not.
-var yamlOldBoolRE = regexp.MustCompile(`^[yYnN]$`)
+var yamlOldBoolRE = lazyRegexp(`^[yYnN]$`)
 
 // yamlString writes s plain when that is unambiguous (as seed 003 shows
 // job names and request ids), else double-quoted, which escapes what needs
@@ -518,7 +517,7 @@ func yamlString(s string) *yaml.Node {
 // (yes, 0x1F, 1:30 and 2001-12-14 are not) and to YAML 1.2 (0o17 and 1e3
 // are not).
 func yamlPlain(s string) bool {
-	if !yamlPlainRE.MatchString(s) || yaml11TimestampRE.MatchString(s) || yamlOldBoolRE.MatchString(s) {
+	if !yamlPlainRE().MatchString(s) || yaml11TimestampRE().MatchString(s) || yamlOldBoolRE().MatchString(s) {
 		return false
 	}
 	if _, ok := yaml11Resolve(s).(string); !ok {
