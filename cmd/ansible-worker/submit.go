@@ -92,26 +92,9 @@ func submitAction(c *cli.Context) error {
 // buildTask makes the task JSON from a file argument and/or flags; flags
 // override the file's fields.
 func buildTask(c *cli.Context) ([]byte, error) {
-	task := map[string]any{}
-	if c.NArg() > 1 {
-		return nil, fmt.Errorf("submit takes one task file and flags go before it; got %q", c.Args().Slice())
-	}
-	if c.NArg() == 1 {
-		var b []byte
-		var err error
-		if name := c.Args().First(); name == "-" {
-			b, err = io.ReadAll(io.LimitReader(os.Stdin, schemas.MaxTaskSize+1))
-		} else {
-			b, err = os.ReadFile(name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read task file: %w", err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&task); err != nil {
-			return nil, fmt.Errorf("task file is not a JSON object: %w", err)
-		}
+	task, err := readTaskFile(c)
+	if err != nil {
+		return nil, err
 	}
 	if v := c.String("task-id"); v != "" {
 		task["task_id"] = v
@@ -119,10 +102,46 @@ func buildTask(c *cli.Context) ([]byte, error) {
 	if _, ok := task["task_id"]; !ok {
 		task["task_id"] = client.NewTaskID()
 	}
+	if err := applyTaskFlags(c, task); err != nil {
+		return nil, err
+	}
+	return json.Marshal(task)
+}
+
+// readTaskFile reads the task file argument ("-": stdin) as a JSON
+// object; no argument gives an empty task.
+func readTaskFile(c *cli.Context) (map[string]any, error) {
+	task := map[string]any{}
+	if c.NArg() > 1 {
+		return nil, fmt.Errorf("submit takes one task file and flags go before it; got %q", c.Args().Slice())
+	}
+	if c.NArg() == 0 {
+		return task, nil
+	}
+	var b []byte
+	var err error
+	if name := c.Args().First(); name == "-" {
+		b, err = io.ReadAll(io.LimitReader(os.Stdin, schemas.MaxTaskSize+1))
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read task file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&task); err != nil {
+		return nil, fmt.Errorf("task file is not a JSON object: %w", err)
+	}
+	return task, nil
+}
+
+// applyTaskFlags sets the task fields the flags give, over the file's.
+func applyTaskFlags(c *cli.Context, task map[string]any) error {
 	if c.IsSet("parameters") {
 		v, err := parseValueDoc(c.String("parameters"))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		task["parameters"] = v
 	}
@@ -157,7 +176,7 @@ func buildTask(c *cli.Context) ([]byte, error) {
 		for _, e := range c.StringSlice("extra-vars") {
 			m, err := ParseExtraVars(e)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for k, v := range m {
 				vars[k] = v
@@ -165,7 +184,7 @@ func buildTask(c *cli.Context) ([]byte, error) {
 		}
 		task["extra_vars"] = vars
 	}
-	return json.Marshal(task)
+	return nil
 }
 
 // countV is the verbosity of -v flags, counted as ansible-playbook does:
