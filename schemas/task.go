@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -83,65 +84,44 @@ type RunnerJob struct {
 // plainTask is TaskRequest without its MarshalJSON method.
 type plainTask TaskRequest
 
-// runnerTask is TaskRequest as a runner job is written: the fields it must
-// not set are left out when at their defaults. The conversion from
-// TaskRequest keeps the two in step.
-type runnerTask struct {
-	TaskID    string         `json:"task_id"`
-	Playbook  string         `json:"playbook,omitempty"`
-	Inventory string         `json:"inventory,omitempty"`
-	ExtraVars map[string]any `json:"extra_vars,omitempty"`
-	Limit     string         `json:"limit,omitempty"`
-	Tags      []string       `json:"tags,omitempty"`
-	SkipTags  []string       `json:"skip_tags,omitempty"`
-	Verbosity int            `json:"verbosity,omitempty"`
-	CheckMode bool           `json:"check_mode,omitempty"`
-	DiffMode  bool           `json:"diff_mode,omitempty"`
-	Forks     int            `json:"forks,omitempty"`
-	Timeout   int            `json:"timeout,omitempty"`
-	GitPull   bool           `json:"git_pull,omitempty"`
-	RunnerJob *RunnerJob     `json:"runner_job"`
-	Job       string         `json:"job,omitempty"`
-	// Parameters are written, to be refused: they go only with a job.
-	Parameters any `json:"parameters,omitempty"`
-}
-
-// jobTask is TaskRequest as a named job is written: without the playbook
-// and inventory it must not set, which are empty unless set anyway.
-type jobTask struct {
-	TaskID     string         `json:"task_id"`
-	Playbook   string         `json:"playbook,omitempty"`
-	Inventory  string         `json:"inventory,omitempty"`
-	ExtraVars  map[string]any `json:"extra_vars"`
-	Limit      string         `json:"limit,omitempty"`
-	Tags       []string       `json:"tags"`
-	SkipTags   []string       `json:"skip_tags"`
-	Verbosity  int            `json:"verbosity"`
-	CheckMode  bool           `json:"check_mode"`
-	DiffMode   bool           `json:"diff_mode"`
-	Forks      int            `json:"forks"`
-	Timeout    int            `json:"timeout,omitempty"`
-	GitPull    bool           `json:"git_pull"`
-	RunnerJob  *RunnerJob     `json:"runner_job,omitempty"`
-	Job        string         `json:"job"`
-	Parameters any            `json:"parameters,omitempty"`
-}
-
-// MarshalJSON writes the request as ParseTaskRequest reads it back: a
-// runner job without the defaults that ParseTaskRequest filled in, and a
-// named job without the empty playbook and inventory, which it would
-// refuse if sent. A field set anyway is written, to be refused.
+// MarshalJSON writes the request as ParseTaskRequest reads it back. A
+// runner job leaves out the fields it must not set, and a named job its
+// playbook and inventory, while they hold the defaults ParseTaskRequest
+// filled in: sent, they would be refused. A field set anyway is written,
+// to be refused.
 func (t TaskRequest) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(plainTask(t))
+	var drop []string
 	switch {
+	case err != nil:
+		return nil, err
 	case t.RunnerJob != nil:
-		if t.Forks == DefaultForks {
-			t.Forks = 0
-		}
-		return json.Marshal(runnerTask(t))
+		drop = runnerJobForbidden
 	case t.Job != "":
-		return json.Marshal(jobTask(t))
+		drop = []string{"playbook", "inventory"}
+	default:
+		return b, nil
 	}
-	return json.Marshal(plainTask(t))
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range drop {
+		if v, ok := m[k]; ok && fieldDefault(k, v) {
+			delete(m, k)
+		}
+	}
+	return json.Marshal(m)
+}
+
+// fieldDefault reports whether v is what ParseTaskRequest gives field k
+// when the request leaves it out.
+func fieldDefault(k string, v json.RawMessage) bool {
+	switch string(v) {
+	case `null`, `""`, `0`, `false`, `[]`, `{}`:
+		return true
+	}
+	return k == "forks" && string(v) == strconv.Itoa(DefaultForks)
 }
 
 // InlineInventory reports whether the inventory is a comma-terminated host
