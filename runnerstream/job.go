@@ -1327,6 +1327,12 @@ func jobLongOpt(words []string, i int, o JobOptions) ([]string, int, error) {
 		}
 		return []string{name}, i, nil
 	}
+	return jobOptValue(words, i, name, val, hasVal, opt, o)
+}
+
+// jobOptValue checks the value of option name: val when it came with the
+// word (hasVal), else the next word.
+func jobOptValue(words []string, i int, name, val string, hasVal bool, opt jobOpt, o JobOptions) ([]string, int, error) {
 	if !hasVal {
 		if i+1 >= len(words) {
 			return nil, i, &jobOptError{name, "needs a value"}
@@ -1359,19 +1365,7 @@ func jobShortOpt(words []string, i int, o JobOptions) ([]string, int, error) {
 		return out, i, err
 	}
 	name, val := "-"+first, w[1+len(first):]
-	val = strings.TrimPrefix(val, "=")
-	if w == name {
-		if i+1 >= len(words) {
-			return nil, i, &jobOptError{name, "needs a value"}
-		}
-		i++
-		val = words[i]
-	}
-	v, err := opt.check(o, val)
-	if err != nil {
-		return nil, i, &jobOptError{name, err.Error()}
-	}
-	return []string{name, v}, i, nil
+	return jobOptValue(words, i, name, strings.TrimPrefix(val, "="), w != name, opt, o)
 }
 
 // jobFlagRun splits a run of single-letter flags, -CDv, into -C -D -v.
