@@ -83,6 +83,11 @@ func ParseRequest(data []byte) (Request, error) {
 		return Request{Task: t, Format: FormatJSON}, err
 	}
 	trimmed := bytes.Trim(data, " \t\r\n")
+	// The common case, a JSON task, decoded once.
+	if raw, err := decodeObject(trimmed); err == nil && hasTaskField(raw) {
+		t, err := parseTaskObject(raw)
+		return Request{Task: t, Format: FormatJSON}, err
+	}
 	if !json.Valid(trimmed) {
 		return parseYAMLRequest(data, trimmed)
 	}
@@ -90,7 +95,7 @@ func ParseRequest(data []byte) (Request, error) {
 	if err != nil { // json.Valid said otherwise: cannot happen
 		return Request{Task: newTask(), Format: FormatJSON}, &InvalidTaskError{Problems: []string{err.Error()}}
 	}
-	if isTaskObject(top) {
+	if isTaskObject(top) { // one decodeObject refused: ParseTaskRequest says why
 		t, err := ParseTaskRequest(data)
 		return Request{Task: t, Format: FormatJSON}, err
 	}
@@ -104,6 +109,16 @@ func decodeJSON(data []byte) (any, error) {
 	var v any
 	err := d.Decode(&v)
 	return v, err
+}
+
+// hasTaskField reports whether an object has a key of the task form.
+func hasTaskField(raw map[string]json.RawMessage) bool {
+	for k := range raw {
+		if slices.Contains(taskFields, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTaskObject reports a JSON object with a key of the task form.

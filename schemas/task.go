@@ -155,6 +155,12 @@ func ParseTaskRequest(data []byte) (TaskRequest, error) {
 		}
 		return t, err
 	}
+	return parseTaskObject(raw)
+}
+
+// parseTaskObject reads the fields of a task request decoded into raw.
+func parseTaskObject(raw map[string]json.RawMessage) (TaskRequest, error) {
+	t := newTask()
 	// The id first, so later errors can be attached to it.
 	if v, ok := raw["task_id"]; ok {
 		var id string
