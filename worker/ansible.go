@@ -85,51 +85,63 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		return Exit{}, fmt.Errorf("output pipe: %w", err)
 	}
 	env := append(append([]string{}, p.Env...), callbackEnv(p.PluginDir, eventFD, p.Color)...)
-	cmd, err := p.start(env, outW, evW)
+	pr, err := p.start(env, outW, evW)
 	// Only the child keeps the write ends, so EOF means the group is gone.
 	evW.Close()
 	outW.Close()
 	if err != nil {
-		if p.Supervisors != nil {
-			p.Supervisors.Replace()
-		}
 		evR.Close()
 		outR.Close()
 		return Exit{RC: 127}, err
 	}
-	if p.OnStart != nil {
-		p.OnStart(cmd.Process.Pid)
+	if p.OnStart != nil && pr.group > 0 {
+		p.OnStart(pr.group)
 	}
-	w := &watch{p: p, pid: cmd.Process.Pid, pipes: []*os.File{evR, outR},
-		seq: &sequencer{ident: p.Ident, pid: cmd.Process.Pid}, waitErr: make(chan error, 1)}
-	go func() { w.waitErr <- cmd.Wait() }()
+	w := &watch{p: p, group: pr.group, sup: pr.sup, pipes: []*os.File{evR, outR},
+		seq: &sequencer{ident: p.Ident, pid: pr.group}, ended: make(chan procEnd, 1)}
+	go func() {
+		rc, err := pr.wait()
+		w.ended <- procEnd{rc, err}
+	}()
 	w.loop(ctx, w.read(evR, outR))
 	evR.Close()
 	outR.Close()
-	if p.Supervisors != nil {
-		p.Supervisors.Replace()
-	}
 	w.exit.Events = w.seq.counter
-	w.exit.RC = cmd.ProcessState.ExitCode()
-	if w.werr != nil {
-		var ee *exec.ExitError
-		if !errors.As(w.werr, &ee) {
-			return w.exit, fmt.Errorf("wait for %s: %w", p.Executable, w.werr)
-		}
+	w.exit.RC = w.end.rc
+	if w.end.err != nil {
+		return w.exit, fmt.Errorf("wait for %s: %w", p.Executable, w.end.err)
 	}
 	return w.exit, nil
+}
+
+// started is a started playbook.
+type started struct {
+	// group is the playbook's pid and process group; 0 when a supervisor
+	// could not start it.
+	group int
+	// sup is the pid of its supervisor, 0 without one.
+	sup int
+	// wait returns its exit code once it ended (see Exit.RC).
+	wait func() (int, error)
+}
+
+// procEnd is how a playbook ended: its exit code, or why it is unknown.
+type procEnd struct {
+	rc  int
+	err error
 }
 
 // watch follows a started playbook: its output and events, its end, and
 // the signals that stop it.
 type watch struct {
-	p       *Process
-	pid     int
-	pipes   []*os.File
-	seq     *sequencer
-	waitErr chan error
-	exit    Exit
-	werr    error
+	p     *Process
+	group int
+	sup   int
+	pipes []*os.File
+	seq   *sequencer
+	ended chan procEnd
+	end   procEnd
+	exit  Exit
 	// exited: the process is reaped; stopping: ctx ended it; terminated:
 	// its supervisor got SIGTERM.
 	exited, stopping, terminated bool
@@ -158,12 +170,12 @@ func (w *watch) loop(ctx context.Context, lines <-chan sourced) {
 				continue
 			}
 			w.line(l)
-		case w.werr = <-w.waitErr:
+		case w.end = <-w.ended:
 			w.exited = true
-			w.waitErr = nil
+			w.ended = nil
 			// Kill what the playbook left behind (async tasks, stray forks)
 			// so the pipes close and nothing outlives the task.
-			_ = kill(-w.pid, syscall.SIGKILL)
+			w.signal(syscall.SIGKILL)
 			if lines != nil {
 				// A process that left the group could hold a pipe open.
 				w.killTimer = time.After(5 * time.Second)
@@ -172,11 +184,18 @@ func (w *watch) loop(ctx context.Context, lines <-chan sourced) {
 			done = nil
 			w.stopping = true
 			w.exit.Stopped = true
-			_ = kill(-w.pid, syscall.SIGINT)
+			w.signal(syscall.SIGINT)
 			w.killTimer = time.After(w.p.KillGrace)
 		case <-w.killTimer:
 			w.escalate()
 		}
+	}
+}
+
+// signal sends sig to the playbook's process group, if it started.
+func (w *watch) signal(sig syscall.Signal) {
+	if w.group > 0 {
+		_ = kill(-w.group, sig)
 	}
 }
 
@@ -201,11 +220,11 @@ func (w *watch) escalate() {
 		}
 		return
 	}
-	if w.p.Supervisors != nil && !w.terminated {
+	if w.sup > 0 && !w.terminated {
 		w.terminated = true
-		_ = kill(w.pid, syscall.SIGTERM)
+		_ = kill(w.sup, syscall.SIGTERM)
 	} else {
-		_ = kill(-w.pid, syscall.SIGKILL)
+		w.signal(syscall.SIGKILL)
 	}
 	if w.stopping {
 		w.killTimer = time.After(5 * time.Second)
@@ -214,20 +233,9 @@ func (w *watch) escalate() {
 
 // start starts the playbook, under a supervisor when there are some, in a
 // process group of its own so the whole tree can be signalled.
-func (p *Process) start(env []string, out, events *os.File) (*exec.Cmd, error) {
+func (p *Process) start(env []string, out, events *os.File) (*started, error) {
 	if p.Supervisors != nil {
-		sv, err := p.Supervisors.take()
-		if err != nil {
-			return nil, err
-		}
-		// The next one starts once this run is over (see Run).
-		j := job{Argv: append([]string{p.Executable}, p.Args...), Env: env, Dir: p.Dir}
-		if err := sv.send(j, out, []*os.File{events}); err != nil {
-			_ = kill(-sv.cmd.Process.Pid, syscall.SIGKILL)
-			_ = sv.cmd.Wait()
-			return nil, err
-		}
-		return sv.cmd, nil
+		return p.supervised(env, out, events)
 	}
 	if err := CanRunPlaybooks(); err != nil {
 		return nil, err
@@ -242,7 +250,34 @@ func (p *Process) start(env []string, out, events *os.File) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", p.Executable, err)
 	}
-	return cmd, nil
+	return &started{group: cmd.Process.Pid, wait: func() (int, error) {
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			return -1, err
+		}
+		return cmd.ProcessState.ExitCode(), nil
+	}}, nil
+}
+
+// supervised hands the playbook to a ready supervisor, which serves the
+// next job once this one ended.
+func (p *Process) supervised(env []string, out, events *os.File) (*started, error) {
+	sv, err := p.Supervisors.take()
+	if err != nil {
+		return nil, err
+	}
+	pid, err := sv.run(job{Argv: append([]string{p.Executable}, p.Args...), Env: env, Dir: p.Dir}, out, []*os.File{events})
+	if err != nil {
+		_ = kill(-sv.cmd.Process.Pid, syscall.SIGKILL)
+		p.Supervisors.release(sv, false)
+		return nil, err
+	}
+	return &started{group: pid, sup: sv.cmd.Process.Pid, wait: func() (int, error) {
+		rc, ok := sv.wait()
+		p.Supervisors.release(sv, ok)
+		return rc, nil
+	}}, nil
 }
 
 // sourced is one line from the plugin's side channel or from the process's

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"syscall"
 )
@@ -35,7 +36,11 @@ func kill(pid int, sig syscall.Signal) error { return errNoUnix }
 
 func socketpair() ([2]int, error) { return [2]int{-1, -1}, errNoUnix }
 
-func (sv *supervisor) send(j job, stdout *os.File, extra []*os.File) error { return errNoUnix }
+func (sv *supervisor) run(j job, stdout *os.File, extra []*os.File) (int, error) { return 0, errNoUnix }
+
+func (sv *supervisor) wait() (int, bool) { return -1, false }
+
+func unixConn(f *os.File) (*net.UnixConn, error) { f.Close(); return nil, errNoUnix }
 
 func lockFile(ctx context.Context, path string) (func(), error) { return nil, errNoUnix }
 

@@ -3,9 +3,8 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,8 +30,9 @@ import (
 // group). It returns the exit code to exit with: the playbook's, or 128+n
 // when a signal n ended it.
 //
-// With "--wait" it first waits, on the socket at fd 3, for its job and the
-// files of the run (see Supervisors): it was started ahead of time.
+// With "--wait" it serves the jobs sent on the socket at fd 3, one after
+// another (see Supervisors): it was started ahead of time, and each job's
+// playbook runs in a process group of its own.
 func Supervise(argv []string) int {
 	if err := becomeSubreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": subreaper:", err)
@@ -41,53 +41,115 @@ func Supervise(argv []string) int {
 	// Caught, not ignored: an ignored signal would stay ignored in the
 	// playbook after exec.
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-
-	var cmd *exec.Cmd
 	if len(argv) > 0 && argv[0] == "--wait" {
-		j, files, err := receiveJob(eventFD)
-		if err != nil || len(j.Argv) == 0 || len(files) == 0 {
-			if err != nil && !errors.Is(err, io.EOF) {
-				fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+":", err)
-				return 2
-			}
-			return 0 // not needed after all
-		}
-		cmd = exec.Command(j.Argv[0], j.Argv[1:]...)
-		cmd.Env, cmd.Dir = j.Env, j.Dir
-		cmd.Stdout, cmd.Stderr = files[0], files[0]
-		cmd.ExtraFiles = files[1:]
-		defer func() {
-			for _, f := range files {
-				f.Close()
-			}
-		}()
-	} else {
-		if len(argv) > 0 && argv[0] == "--" {
-			argv = argv[1:]
-		}
-		if len(argv) == 0 {
-			fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": nothing to run")
-			return 2
-		}
-		cmd = exec.Command(argv[0], argv[1:]...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		if _, err := unix.FcntlInt(eventFD, unix.F_GETFD, 0); err == nil {
-			cmd.ExtraFiles = []*os.File{os.NewFile(eventFD, "events")}
-		}
+		return serveJobs(sigs)
 	}
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": nothing to run")
+		return 2
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if _, err := unix.FcntlInt(eventFD, unix.F_GETFD, 0); err == nil {
+		cmd.ExtraFiles = []*os.File{os.NewFile(eventFD, "events")}
+	}
+	// The playbook stays in our process group: whoever started us signals it.
 	cmd.SysProcAttr = procAttr(false, syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(cmd.Stderr, "ansible-worker: cannot start", cmd.Path+":", err)
+		fmt.Fprintln(os.Stderr, "ansible-worker: cannot start", cmd.Path+":", err)
 		return 127
+	}
+	closeFiles(cmd.ExtraFiles)
+	code, _ := superviseRun(cmd, sigs, nil)
+	return code
+}
+
+// received is a job and its files, as a serving supervisor got them.
+type received struct {
+	job   job
+	files []*os.File
+}
+
+// serveJobs runs the jobs sent on the socket at fd 3 one after another,
+// each playbook in a process group of its own, and reports each one's pid
+// and exit code (see Supervisors). It returns when the worker closes the
+// socket, or kills everything when the worker goes away mid-job.
+func serveJobs(sigs <-chan os.Signal) int {
+	conn, err := unixConn(os.NewFile(eventFD, "supervisor-ctrl"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+":", err)
+		return 2
+	}
+	jobs, gone := make(chan received), make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			var r received
+			r.files, err = readMsg(conn, &r.job)
+			if err != nil {
+				closeFiles(r.files)
+				return
+			}
+			jobs <- r
+		}
+	}()
+	for {
+		var r received
+		select {
+		case r = <-jobs:
+		case <-gone:
+			return 0
+		case s := <-sigs:
+			if s == syscall.SIGINT {
+				continue
+			}
+			return 128 + int(s.(syscall.Signal))
+		}
+		if code, stop := runJob(conn, r, sigs, gone); stop {
+			return code
+		}
+	}
+}
+
+// runJob starts one job, says its pid, supervises it and says its exit
+// code. stop is set when the supervisor must end: it was told to, or the
+// worker went away.
+func runJob(conn *net.UnixConn, r received, sigs <-chan os.Signal, gone <-chan struct{}) (code int, stop bool) {
+	defer closeFiles(r.files)
+	if len(r.job.Argv) == 0 || len(r.files) == 0 {
+		fmt.Fprintln(os.Stderr, "ansible-worker "+SuperviseArg+": a job without argv or output")
+		return 2, true
+	}
+	cmd := exec.Command(r.job.Argv[0], r.job.Argv[1:]...)
+	cmd.Env, cmd.Dir = r.job.Env, r.job.Dir
+	cmd.Stdout, cmd.Stderr = r.files[0], r.files[0]
+	cmd.ExtraFiles = r.files[1:]
+	cmd.SysProcAttr = procAttr(true, syscall.SIGKILL)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(r.files[0], "ansible-worker: cannot start", cmd.Path+":", err)
+		code = 127
+		return code, writeMsg(conn, svReply{}) != nil || writeMsg(conn, svReply{Exit: &code}) != nil
 	}
 	// Only the playbook keeps the pipes open, so the worker sees EOF when
 	// the playbook's processes are gone.
-	for _, f := range cmd.ExtraFiles {
-		f.Close()
+	closeFiles(r.files)
+	if err := writeMsg(conn, svReply{PID: cmd.Process.Pid}); err != nil {
+		killDescendants()
+		return 1, true
 	}
-	if f, ok := cmd.Stdout.(*os.File); ok && f != os.Stdout {
-		f.Close()
+	if code, stop = superviseRun(cmd, sigs, gone); stop {
+		return code, true
 	}
+	return code, writeMsg(conn, svReply{Exit: &code}) != nil
+}
+
+// superviseRun waits for the started cmd and kills what it leaves behind.
+// A signal other than SIGINT (the playbook gets that one itself), or gone
+// closing, kills everything at once and sets stop.
+func superviseRun(cmd *exec.Cmd, sigs <-chan os.Signal, gone <-chan struct{}) (code int, stop bool) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	for {
@@ -98,15 +160,24 @@ func Supervise(argv []string) int {
 			if hasChildren() {
 				killDescendants()
 			}
-			return exitCode(cmd.ProcessState)
+			return exitCode(cmd.ProcessState), false
+		case <-gone:
+			killDescendants()
+			return 1, true
 		case s := <-sigs:
 			if s == syscall.SIGINT {
-				continue // the playbook got it too and stops by itself
+				continue
 			}
 			// The worker died or wants everything gone now.
 			killDescendants()
-			return 128 + int(s.(syscall.Signal))
+			return 128 + int(s.(syscall.Signal)), true
 		}
+	}
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
 	}
 }
 

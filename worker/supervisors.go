@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -15,23 +16,23 @@ const SuperviseArg = "__supervise"
 
 // Supervisors keeps playbook supervisors (see Supervise) started ahead of
 // time, so starting a task does not wait for one to start: a supervisor is
-// handed its job, and the pipes of the run, over a socket.
+// handed its job, and the pipes of the run, over a socket, and serves one
+// job after another.
 type Supervisors struct {
 	bin string
 	// env is the supervisors' environment: the one playbooks get.
 	env   []string
 	ready chan *supervisor
 	mu    sync.Mutex
-	all   map[*supervisor]bool
 	wg    sync.WaitGroup
 	done  bool
 }
 
-// supervisor is a started `ansible-worker __supervise --wait` waiting for its
-// job on ctrl.
+// supervisor is a started `ansible-worker __supervise --wait` serving jobs
+// sent on conn.
 type supervisor struct {
 	cmd  *exec.Cmd
-	ctrl *os.File
+	conn *net.UnixConn
 }
 
 // job is what a waiting supervisor runs.
@@ -41,13 +42,19 @@ type job struct {
 	Dir  string   `json:"dir"`
 }
 
+// svReply is what a supervisor says of a job: its pid once it started
+// (0 when it could not start), then its exit code.
+type svReply struct {
+	PID  int  `json:"pid,omitempty"`
+	Exit *int `json:"exit,omitempty"`
+}
+
 // NewSupervisors keeps up to n supervisors of the ansible-worker binary bin
 // ready. They get the environment playbooks get, ChildEnv(os.Environ(),
 // hide...): they wait, then run playbooks, so the worker's secrets must not
 // be in their environment either.
 func NewSupervisors(bin string, n int, hide ...string) *Supervisors {
-	s := &Supervisors{bin: bin, env: ChildEnv(os.Environ(), hide...), ready: make(chan *supervisor, n),
-		all: map[*supervisor]bool{}}
+	s := &Supervisors{bin: bin, env: ChildEnv(os.Environ(), hide...), ready: make(chan *supervisor, n)}
 	for range n {
 		s.refill()
 	}
@@ -63,12 +70,17 @@ func (s *Supervisors) refill() {
 		if err != nil {
 			return // take starts one itself
 		}
-		select {
-		case s.ready <- sv:
-		default:
-			s.discard(sv)
-		}
+		s.park(sv)
 	}()
+}
+
+// park makes sv ready for a job, or stops it when enough are.
+func (s *Supervisors) park(sv *supervisor) {
+	select {
+	case s.ready <- sv:
+	default:
+		s.discard(sv)
+	}
 }
 
 func (s *Supervisors) start() (*supervisor, error) {
@@ -85,8 +97,8 @@ func (s *Supervisors) start() (*supervisor, error) {
 	cmd := exec.Command(s.bin, SuperviseArg, "--wait")
 	cmd.Env = s.env
 	cmd.ExtraFiles = []*os.File{theirs}
-	// Its own process group, which the playbook joins; SIGTERM when the
-	// worker dies makes it kill everything below it.
+	// Its own process group; SIGTERM when the worker dies makes it kill
+	// everything below it.
 	cmd.SysProcAttr = procAttr(true, syscall.SIGTERM)
 	err = cmd.Start()
 	theirs.Close()
@@ -94,52 +106,58 @@ func (s *Supervisors) start() (*supervisor, error) {
 		ours.Close()
 		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
-	sv := &supervisor{cmd: cmd, ctrl: ours}
-	s.all[sv] = true
-	return sv, nil
-}
-
-// take returns a ready supervisor, starting one if none is ready. Its
-// replacement is started by Replace once the run is over, so that starting
-// it does not take CPU from the playbook.
-func (s *Supervisors) take() (*supervisor, error) {
-	var sv *supervisor
-	select {
-	case sv = <-s.ready:
-	default:
-		var err error
-		if sv, err = s.start(); err != nil {
-			return nil, err
-		}
+	conn, err := unixConn(ours)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, err
 	}
-	s.mu.Lock()
-	delete(s.all, sv)
-	s.mu.Unlock()
-	return sv, nil
+	return &supervisor{cmd: cmd, conn: conn}, nil
 }
 
-// Replace starts a supervisor in place of one that was taken.
-func (s *Supervisors) Replace() { s.refill() }
+// take returns a ready supervisor, starting one if none is ready.
+func (s *Supervisors) take() (*supervisor, error) {
+	select {
+	case sv := <-s.ready:
+		return sv, nil
+	default:
+		return s.start()
+	}
+}
+
+// release returns sv for the next job when it reported the end of its last
+// one; otherwise it is stopped and another started in its place.
+func (s *Supervisors) release(sv *supervisor, reusable bool) {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if reusable && !done {
+		s.park(sv)
+		return
+	}
+	s.discard(sv)
+	if !done {
+		s.refill()
+	}
+}
 
 func (s *Supervisors) discard(sv *supervisor) {
-	sv.ctrl.Close() // it reads EOF and exits
+	sv.conn.Close() // it reads EOF and exits
 	_ = sv.cmd.Wait()
-	s.mu.Lock()
-	delete(s.all, sv)
-	s.mu.Unlock()
 }
 
-// Close stops the idle supervisors.
+// Close stops the idle supervisors; busy ones stop when their job ends.
 func (s *Supervisors) Close() {
 	s.mu.Lock()
 	s.done = true
-	idle := make([]*supervisor, 0, len(s.all))
-	for sv := range s.all {
-		idle = append(idle, sv)
-	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	for _, sv := range idle {
-		s.discard(sv)
+	for {
+		select {
+		case sv := <-s.ready:
+			s.discard(sv)
+		default:
+			return
+		}
 	}
 }

@@ -12,80 +12,131 @@ import (
 	"syscall"
 )
 
-// send hands the job and its files (they become fds 1 and 2, then 3...)
-// to the supervisor.
-func (sv *supervisor) send(j job, stdout *os.File, extra []*os.File) error {
-	defer sv.ctrl.Close()
-	body, err := json.Marshal(j)
+// maxMsg bounds one message on a supervisor's socket: a job carries the
+// playbook's argv and environment.
+const maxMsg = 16 << 20
+
+// writeMsg sends v as a length-prefixed JSON message, with files passed
+// along (SCM_RIGHTS) when there are some.
+func writeMsg(uc *net.UnixConn, v any, files ...*os.File) error {
+	body, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode job: %w", err)
+		return fmt.Errorf("encode: %w", err)
 	}
-	conn, err := net.FileConn(sv.ctrl)
-	if err != nil {
-		return fmt.Errorf("supervisor socket: %w", err)
+	msg := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
+	msg = append(msg, body...)
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = syscall.UnixRights(fds...)
 	}
-	defer conn.Close()
-	uc := conn.(*net.UnixConn)
-	fds := []int{int(stdout.Fd())}
-	for _, f := range extra {
-		fds = append(fds, int(f.Fd()))
+	// The rights ride on the first byte; the rest follows in order.
+	if _, _, err := uc.WriteMsgUnix(msg[:1], oob, nil); err != nil {
+		return err
 	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(body)))
-	if _, _, err := uc.WriteMsgUnix(hdr[:], syscall.UnixRights(fds...), nil); err != nil {
-		return fmt.Errorf("send job: %w", err)
-	}
-	if _, err := uc.Write(body); err != nil {
-		return fmt.Errorf("send job: %w", err)
-	}
-	return nil
+	_, err = uc.Write(msg[1:])
+	return err
 }
 
-// receiveJob reads the job a waiting supervisor is given on fd ctrl. It
-// returns io.EOF when the worker closed the socket without a job.
-func receiveJob(ctrl int) (job, []*os.File, error) {
-	var j job
-	f := os.NewFile(uintptr(ctrl), "supervisor-ctrl")
-	conn, err := net.FileConn(f)
-	f.Close()
-	if err != nil {
-		return j, nil, err
-	}
-	defer conn.Close()
-	uc := conn.(*net.UnixConn)
+// readMsg reads one message into v and returns the files passed with it,
+// close-on-exec. It returns io.EOF when the other side closed the socket
+// between messages.
+func readMsg(uc *net.UnixConn, v any) ([]*os.File, error) {
 	var hdr [4]byte
 	oob := make([]byte, syscall.CmsgSpace(8*4))
-	n, oobn, _, _, err := uc.ReadMsgUnix(hdr[:], oob)
-	if err != nil || n == 0 {
-		if err == nil {
-			err = io.EOF
-		}
-		return j, nil, err
-	}
-	if n < len(hdr) {
-		if _, err := io.ReadFull(uc, hdr[n:]); err != nil {
-			return j, nil, err
-		}
-	}
-	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 {
-		return j, nil, fmt.Errorf("job without files: %v", err)
-	}
-	fds, err := syscall.ParseUnixRights(&msgs[0])
+	n, oobn, _, _, err := uc.ReadMsgUnix(hdr[:1], oob)
 	if err != nil {
-		return j, nil, err
+		return nil, err
 	}
-	files := make([]*os.File, len(fds))
-	for i, fd := range fds {
-		syscall.CloseOnExec(fd)
-		files[i] = os.NewFile(uintptr(fd), fmt.Sprintf("job-fd-%d", i))
+	if n == 0 {
+		return nil, io.EOF
 	}
-	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	files, err := rights(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(uc, hdr[1:]); err != nil {
+		return files, fmt.Errorf("read message: %w", err)
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > maxMsg {
+		return files, fmt.Errorf("message of %d bytes", size)
+	}
+	body := make([]byte, size)
 	if _, err := io.ReadFull(uc, body); err != nil {
-		return j, files, err
+		return files, fmt.Errorf("read message: %w", err)
 	}
-	if err := json.Unmarshal(body, &j); err != nil {
-		return j, files, fmt.Errorf("decode job: %w", err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return files, fmt.Errorf("decode message: %w", err)
 	}
-	return j, files, nil
+	return files, nil
+}
+
+// rights turns the descriptors of a control message into files.
+func rights(oob []byte) ([]*os.File, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("control message: %w", err)
+	}
+	var files []*os.File
+	for i := range msgs {
+		fds, err := syscall.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return files, fmt.Errorf("control message: %w", err)
+		}
+		for _, fd := range fds {
+			syscall.CloseOnExec(fd)
+			files = append(files, os.NewFile(uintptr(fd), fmt.Sprintf("fd-%d", fd)))
+		}
+	}
+	return files, nil
+}
+
+// unixConn wraps a socket descriptor (the file is closed; the connection
+// has its own copy).
+func unixConn(f *os.File) (*net.UnixConn, error) {
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("socket: not a Unix socket")
+	}
+	return uc, nil
+}
+
+// run sends sv a job with its files (they become fds 1 and 2, then 3...)
+// and returns the playbook's pid once it started: 0 when it could not (the
+// reason is on stdout, and wait returns 127).
+func (sv *supervisor) run(j job, stdout *os.File, extra []*os.File) (int, error) {
+	if err := writeMsg(sv.conn, j, append([]*os.File{stdout}, extra...)...); err != nil {
+		return 0, fmt.Errorf("send job to supervisor: %w", err)
+	}
+	var r svReply
+	if _, err := readMsg(sv.conn, &r); err != nil {
+		return 0, fmt.Errorf("supervisor: %w", err)
+	}
+	return r.PID, nil
+}
+
+// wait returns the job's exit code: the playbook's, or 128+n when signal n
+// ended it. ok is false when the supervisor ended without saying; the code
+// is then the supervisor's own (-1 when a signal killed it).
+func (sv *supervisor) wait() (code int, ok bool) {
+	var r svReply
+	if _, err := readMsg(sv.conn, &r); err == nil && r.Exit != nil {
+		return *r.Exit, true
+	}
+	sv.conn.Close()
+	_ = sv.cmd.Wait()
+	return sv.cmd.ProcessState.ExitCode(), false
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -55,11 +56,36 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == worker.SuperviseArg {
 		os.Exit(worker.Supervise(os.Args[2:]))
 	}
+	stopProfile := startProfile(os.Getenv(envCPUProfile))
 	app := newApp()
-	if err := app.Run(flagsFirst(app, os.Args)); err != nil {
+	err := app.Run(flagsFirst(app, os.Args))
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ansible-worker:", err)
 		os.Exit(exitUsage)
 	}
+}
+
+// envCPUProfile names a file to write a CPU profile of the command to
+// (go tool pprof reads it): how the pipeline figures in BENCHMARKS.md
+// were found.
+const envCPUProfile = "ANSIBLE_WORKER_CPUPROFILE"
+
+// startProfile starts a CPU profile into path, when set; the function it
+// returns ends it.
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ansible-worker: CPU profile:", err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // newApp is the whole command line: main runs it, docs/cli.md and the
