@@ -42,6 +42,7 @@ func DefaultConfig() *Config {
 			MaxForks:          50,
 			AllowExtraVars:    []string{},
 			EventColor:        true,
+			WarmStart:         true,
 		},
 		NATS: NATSConfig{
 			Options: NATSClientOptions{

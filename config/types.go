@@ -181,6 +181,10 @@ type WorkerConfig struct {
 	// (runner_job, `submit --private-data-dir`): its project runs as code
 	// on the worker host. Default false.
 	AllowRunnerJobs bool `yaml:"allow_runner_jobs"`
+	// WarmStart forks each playbook from a process that imported Ansible
+	// once (Linux, ansible-playbook a Python script); false starts every
+	// playbook cold. Default true.
+	WarmStart bool `yaml:"warm_start"`
 }
 
 // TaskTimeoutDuration returns TaskTimeout as a time.Duration (0 = none).

@@ -49,6 +49,9 @@ type Process struct {
 	// Supervisors, when set, supply the process that runs the playbook and
 	// makes sure no process of it survives the worker (see Supervise).
 	Supervisors *Supervisors
+	// Warm, when set, forks the playbook from a warm process when one is
+	// ready for it (see Warm); otherwise it starts cold.
+	Warm *Warm
 	// OnStart is called with the pid once the process runs.
 	OnStart func(pid int)
 	// OnEvent receives every event, in order, counters 1..N. It runs on the
@@ -67,6 +70,8 @@ type Exit struct {
 	Complete bool
 	// Events is the number of events emitted.
 	Events int
+	// Warm is true when the playbook was forked from a warm process.
+	Warm bool
 }
 
 // Run executes the process in its own process group and streams its events
@@ -84,7 +89,7 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 		evW.Close()
 		return Exit{}, fmt.Errorf("output pipe: %w", err)
 	}
-	env := append(append([]string{}, p.Env...), callbackEnv(p.PluginDir, eventFD, p.Color)...)
+	env := p.environ()
 	pr, err := p.start(env, outW, evW)
 	// Only the child keeps the write ends, so EOF means the group is gone.
 	evW.Close()
@@ -108,14 +113,23 @@ func (p *Process) Run(ctx context.Context) (Exit, error) {
 	outR.Close()
 	w.exit.Events = w.seq.counter
 	w.exit.RC = w.end.rc
+	w.exit.Warm = pr.warm
 	if w.end.err != nil {
 		return w.exit, fmt.Errorf("wait for %s: %w", p.Executable, w.end.err)
 	}
 	return w.exit, nil
 }
 
+// environ is the playbook's environment: Env, then the callback plugin's
+// settings.
+func (p *Process) environ() []string {
+	return append(slices.Clone(p.Env), callbackEnv(p.PluginDir, eventFD, p.Color)...)
+}
+
 // started is a started playbook.
 type started struct {
+	// warm is true for a playbook forked from a warm process.
+	warm bool
 	// group is the playbook's pid and process group; 0 when a supervisor
 	// could not start it.
 	group int
@@ -234,6 +248,11 @@ func (w *watch) escalate() {
 // start starts the playbook, under a supervisor when there are some, in a
 // process group of its own so the whole tree can be signalled.
 func (p *Process) start(env []string, out, events *os.File) (*started, error) {
+	if p.Warm != nil {
+		if st, ok := p.Warm.start(p, env, out, events); ok {
+			return st, nil
+		}
+	}
 	if p.Supervisors != nil {
 		return p.supervised(env, out, events)
 	}

@@ -31,25 +31,35 @@ const CallbackPluginName = "ansible_worker"
 // other's plugin. It is idempotent and safe to call from several processes at
 // once: the file appears atomically (temp file + rename) with full content.
 func InstallCallback(dir string) (string, error) {
-	sum := sha256.Sum256(callbackSource)
-	pluginDir := filepath.Join(dir, "callback-"+hex.EncodeToString(sum[:4]))
-	target := filepath.Join(pluginDir, CallbackPluginName+".py")
-	// Made here, not by Python with the umask (maybe group-writable, which
-	// New refuses): Python loads what is in it.
-	if err := os.MkdirAll(filepath.Join(pluginDir, "__pycache__"), 0o755); err != nil {
-		return "", fmt.Errorf("install callback: %w", err)
-	}
-	if b, err := os.ReadFile(target); err == nil && bytes.Equal(b, callbackSource) {
-		return pluginDir, nil
-	}
-	// The temp name must not end in .py: ansible would load it as a plugin.
-	tmp, err := os.CreateTemp(pluginDir, ".ansible_worker-*.tmp")
+	pluginDir, err := installFile(dir, "callback", CallbackPluginName+".py", callbackSource)
 	if err != nil {
 		return "", fmt.Errorf("install callback: %w", err)
 	}
+	return pluginDir, nil
+}
+
+// installFile writes src as <dir>/<prefix>-<sha8 of src>/name and returns
+// that directory (see InstallCallback).
+func installFile(dir, prefix, name string, src []byte) (string, error) {
+	sum := sha256.Sum256(src)
+	fileDir := filepath.Join(dir, prefix+"-"+hex.EncodeToString(sum[:4]))
+	target := filepath.Join(fileDir, name)
+	// Made here, not by Python with the umask (maybe group-writable, which
+	// New refuses): Python loads what is in it.
+	if err := os.MkdirAll(filepath.Join(fileDir, "__pycache__"), 0o755); err != nil {
+		return "", err
+	}
+	if b, err := os.ReadFile(target); err == nil && bytes.Equal(b, src) {
+		return fileDir, nil
+	}
+	// The temp name must not end in .py: ansible would load it as a plugin.
+	tmp, err := os.CreateTemp(fileDir, "."+prefix+"-*.tmp")
+	if err != nil {
+		return "", err
+	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // no-op after the rename
-	_, werr := tmp.Write(callbackSource)
+	_, werr := tmp.Write(src)
 	if werr == nil {
 		werr = tmp.Chmod(0o644)
 	}
@@ -57,12 +67,12 @@ func InstallCallback(dir string) (string, error) {
 		werr = cerr
 	}
 	if werr != nil {
-		return "", fmt.Errorf("install callback: %w", werr)
+		return "", werr
 	}
 	if err := os.Rename(tmpName, target); err != nil {
-		return "", fmt.Errorf("install callback: %w", err)
+		return "", err
 	}
-	return pluginDir, nil
+	return fileDir, nil
 }
 
 // CallbackEnv returns the environment entries that make ansible-playbook use
@@ -102,23 +112,33 @@ func callbackEnv(pluginDir string, fd int, color bool) []string {
 // cache it itself when PYTHONDONTWRITEBYTECODE is set or the directory is
 // read-only for it). It is best effort: a failure only costs that time.
 func CompileCallback(pluginDir, ansiblePlaybook string) error {
-	path, err := exec.LookPath(ansiblePlaybook)
+	interp, err := pythonOf(ansiblePlaybook)
 	if err != nil {
-		return fmt.Errorf("find %s: %w", ansiblePlaybook, err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	line, _ := bufio.NewReader(f).ReadString('\n')
-	f.Close()
-	interp := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "#!"))
-	if !strings.HasPrefix(line, "#!") || len(interp) == 0 {
-		return fmt.Errorf("%s has no #! line naming its Python", path)
+		return err
 	}
 	args := append(interp[1:], "-m", "py_compile", filepath.Join(pluginDir, CallbackPluginName+".py"))
 	if out, err := exec.Command(interp[0], args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("py_compile: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// pythonOf returns the interpreter, with its arguments, of the #! line of
+// the ansible-playbook script.
+func pythonOf(ansiblePlaybook string) ([]string, error) {
+	path, err := exec.LookPath(ansiblePlaybook)
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", ansiblePlaybook, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	f.Close()
+	interp := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "#!"))
+	if !strings.HasPrefix(line, "#!") || len(interp) == 0 {
+		return nil, fmt.Errorf("%s has no #! line naming its Python", path)
+	}
+	return interp, nil
 }

@@ -67,7 +67,7 @@ func layout(dir, inventory, playbook string) error {
 // processEvents runs the playbook with Process as ansible-runner would run
 // it (`ansible-playbook ARGS -i DIR/inventory PLAYBOOK` in DIR/project) and
 // returns its events as the JSON objects the worker publishes.
-func processEvents(dir, inventory, playbook string, color bool, args ...string) (comparedRun, error) {
+func processEvents(t *testing.T, dir, inventory, playbook string, color, warm bool, args ...string) (comparedRun, error) {
 	run := comparedRun{dir: dir}
 	if err := layout(dir, inventory, playbook); err != nil {
 		return run, err
@@ -99,17 +99,37 @@ func processEvents(dir, inventory, playbook string, color bool, args ...string) 
 			run.events = append(run.events, obj)
 		},
 	}
+	if warm {
+		p.Warm = startWarm(t, p).warm
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := p.Run(ctx); err != nil {
+	exit, err := p.Run(ctx)
+	if err != nil {
 		return run, err
+	}
+	if exit.Warm != warm {
+		return run, fmt.Errorf("warm start: %v, wanted %v", exit.Warm, warm)
 	}
 	return run, encodeErr
 }
 
+// bothStarts runs test once with a cold start and once forked from a warm
+// process: everything a test of a run checks holds for both.
+func bothStarts(t *testing.T, test func(t *testing.T, warm bool)) {
+	t.Parallel()
+	for _, warm := range []bool{false, true} {
+		name := map[bool]string{false: "cold", true: "warm"}[warm]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, warm)
+		})
+	}
+}
+
 // compareWithRunner runs the playbook both ways at once; args go to
 // ansible-playbook (ansible-runner's --cmdline).
-func compareWithRunner(t *testing.T, playbook string, args ...string) (ref, ours comparedRun) {
+func compareWithRunner(t *testing.T, warm bool, playbook string, args ...string) (ref, ours comparedRun) {
 	t.Helper()
 	inventory := testdataPath(t, "callback_hosts")
 	playbook = testdataPath(t, playbook)
@@ -123,7 +143,7 @@ func compareWithRunner(t *testing.T, playbook string, args ...string) (ref, ours
 		defer wg.Done()
 		ref.events, refErr = runnerEventsArgs(ref.dir, inventory, playbook, args...)
 	}()
-	ours, err := processEvents(t.TempDir(), inventory, playbook, true, args...)
+	ours, err := processEvents(t, t.TempDir(), inventory, playbook, true, warm, args...)
 	wg.Wait()
 	require.NoError(t, refErr)
 	require.NoError(t, err)
@@ -193,9 +213,10 @@ func eventLabel(i int, ev map[string]any) string {
 // results, warning: true on warnings, parent tree; timestamps are naive
 // UTC; a result of 120000 non-ASCII characters is kept, as ansible-runner
 // keeps it.
-func TestEventsMatchAnsibleRunnerWithColor(t *testing.T) {
-	t.Parallel()
-	ref, ours := compareWithRunner(t, "events_fidelity.yml")
+func TestEventsMatchAnsibleRunnerWithColor(t *testing.T) { bothStarts(t, testEventsMatchAnsibleRunnerWithColor) }
+
+func testEventsMatchAnsibleRunnerWithColor(t *testing.T, warm bool) {
+	ref, ours := compareWithRunner(t, warm, "events_fidelity.yml")
 	want, got := ref.events, ours.events
 
 	require.Equal(t, eventNames(want), eventNames(got))
@@ -259,9 +280,10 @@ func TestEventsMatchAnsibleRunnerWithColor(t *testing.T) {
 // every display of a forked worker gives an event of the worker (its pid,
 // the task context, verbose: true, remote_addr, no text) besides the
 // event of the main process that shows the text. As ansible-runner.
-func TestVerboseEventsMatchAnsibleRunner(t *testing.T) {
-	t.Parallel()
-	ref, ours := compareWithRunner(t, "events_verbose.yml", "-vvv")
+func TestVerboseEventsMatchAnsibleRunner(t *testing.T) { bothStarts(t, testVerboseEventsMatchAnsibleRunner) }
+
+func testVerboseEventsMatchAnsibleRunner(t *testing.T, warm bool) {
+	ref, ours := compareWithRunner(t, warm, "events_verbose.yml", "-vvv")
 	require.Equal(t, len(ref.events), len(ours.events), "as many events\nansible-runner: %v\nours: %v",
 		eventNames(ref.events), eventNames(ours.events))
 
@@ -377,9 +399,10 @@ func currentUser(t *testing.T) string {
 
 // A playbook Ansible cannot parse: the error, in colour, is all there is,
 // one verbose event per line without pid and event_data, as ansible-runner's.
-func TestSyntaxErrorEventsMatchAnsibleRunner(t *testing.T) {
-	t.Parallel()
-	ref, ours := compareWithRunner(t, "events_syntax_error.yml")
+func TestSyntaxErrorEventsMatchAnsibleRunner(t *testing.T) { bothStarts(t, testSyntaxErrorEventsMatchAnsibleRunner) }
+
+func testSyntaxErrorEventsMatchAnsibleRunner(t *testing.T, warm bool) {
+	ref, ours := compareWithRunner(t, warm, "events_syntax_error.yml")
 	require.Len(t, ours.events, len(ref.events))
 	require.Greater(t, len(ours.events), 5)
 	for i := range ref.events {

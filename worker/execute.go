@@ -157,10 +157,11 @@ func (r *run) command(ws *workspace, playbook string, prog *Progress, seq *event
 	w := r.w
 	sink := r.openSink()
 	args := BuildArgs(&r.req, playbook, ws.Inventory, ws.jobVarsFile, ws.varsFile)
-	dir, env := ws.Dir, w.taskEnv(ws.scratch, nil)
+	dir, env, warm := ws.Dir, w.taskEnv(ws.scratch, nil), w.warm
 	if ws.job != nil {
+		// A shipped project has its own settings and plugins: cold.
 		spec := ws.job.Spec()
-		args, dir, env = spec.Args, spec.ProjectDir, w.taskEnv(ws.scratch, spec.Env)
+		args, dir, env, warm = spec.Args, spec.ProjectDir, w.taskEnv(ws.scratch, spec.Env), nil
 	}
 	return &Process{
 		Executable:  w.cfg.AnsiblePlaybook,
@@ -171,6 +172,7 @@ func (r *run) command(ws *workspace, playbook string, prog *Progress, seq *event
 		Ident:       r.id,
 		KillGrace:   w.cfg.KillGrace,
 		Supervisors: w.supervisors,
+		Warm:        warm,
 		OnEvent: func(ev *schemas.Event) {
 			onEvent()
 			seq.shift(ev)
@@ -240,6 +242,7 @@ func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Durat
 		r.heartbeat(prog, done)
 	}()
 	exit, err := r.runAll(ctx, ws, proc, prog, seq, idle)
+	r.warm = exit.Warm
 	close(done)
 	hb.Wait()
 	stopResponses()

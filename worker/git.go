@@ -106,6 +106,11 @@ func (w *Worker) gitPull(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("git pull failed: %w", err)
 	}
+	if w.warm != nil {
+		// Ansible's configuration, plugins or collections may have come
+		// with the pull: the warm process imported the old ones.
+		w.warm.Invalidate("git pull")
+	}
 	return nil
 }
 

@@ -62,6 +62,8 @@ const storeRetryDelay = 2 * time.Second
 
 // run is one delivery of a task being worked on.
 type run struct {
+	// warm is true when the (last) playbook was forked from a warm process.
+	warm bool
 	w      *Worker
 	d      *Delivery
 	log    *slog.Logger
@@ -273,7 +275,7 @@ func (r *run) finish(state schemas.State, msg string, rc *int) {
 	} else if !changed {
 		r.log.Warn("final status not recorded: the task already has one", "state", state)
 	}
-	r.log.Info("task finished", "state", state, "return_code", derefInt(rc), "error", msg)
+	r.log.Info("task finished", "state", state, "return_code", derefInt(rc), "error", msg, "warm_start", r.warm)
 }
 
 func (r *run) ack() {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -91,6 +92,9 @@ type Config struct {
 	// playbook run so nothing of it outlives the worker ("" runs
 	// ansible-playbook directly).
 	Supervisor string
+	// WarmStart forks playbooks from a process that imported Ansible once
+	// (see Warm), on Linux, when ansible-playbook is a Python script.
+	WarmStart bool
 }
 
 func (c *Config) setDefaults() {
@@ -135,8 +139,10 @@ type Worker struct {
 	pluginDir string
 	// supervisors is nil when Config.Supervisor is empty.
 	supervisors *Supervisors
-	gitMu       sync.Mutex
-	gitLocks    map[string]*sync.Mutex
+	// warm is nil when warm starts are off or unavailable.
+	warm     *Warm
+	gitMu    sync.Mutex
+	gitLocks map[string]*sync.Mutex
 	// execProcess runs a playbook; tests of the lifecycle replace it.
 	execProcess func(context.Context, *Process) (Exit, error)
 	ready       chan struct{}
@@ -205,6 +211,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.supervisors = NewSupervisors(w.cfg.Supervisor, w.cfg.Concurrency, w.cfg.HiddenEnv...)
 		defer w.supervisors.Close()
 	}
+	if w.cfg.WarmStart {
+		w.startWarm()
+		if w.warm != nil {
+			defer w.warm.Close()
+		}
+	}
 
 	var g errgroup.Group
 	g.Go(func() error { w.catchUp(ctx); return nil })
@@ -222,6 +234,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	_ = g.Wait()
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// startWarm primes the warm process for the tasks of the playbook
+// directory; where it cannot be had, tasks start cold.
+func (w *Worker) startWarm() {
+	wm, err := NewWarm(w.cfg.AnsiblePlaybook, w.cfg.DataDir, w.log.With("warm", true))
+	if err != nil {
+		w.log.Info("warm start off; playbooks start cold", "why", err)
+		return
+	}
+	dir, err := filepath.EvalSymlinks(w.cfg.PlaybookDir)
+	if err == nil {
+		dir, err = filepath.Abs(dir)
+	}
+	if err != nil {
+		w.log.Info("warm start off; playbooks start cold", "why", err)
+		return
+	}
+	w.warm = wm
+	// As command makes a task's process, but for its scratch directory.
+	wm.Prime(&Process{Executable: w.cfg.AnsiblePlaybook, Dir: dir, PluginDir: w.pluginDir, Color: w.cfg.EventColor,
+		Env: w.taskEnv(filepath.Join(w.cfg.DataDir, "scratch"), nil)})
 }
 
 // drain waits for the running tasks: ShutdownGrace, then they are stopped

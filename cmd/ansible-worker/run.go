@@ -248,6 +248,7 @@ func workerConfig(cfg *config.Config, id string, maxPayload int) worker.Config {
 		MaxEventBytes:  maxPayload - 8<<10,
 		HiddenEnv:      cfg.ExpandedVars,
 		EventColor:     w.EventColor,
+		WarmStart:      w.WarmStart,
 	}
 }
 

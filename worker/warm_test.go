@@ -1,0 +1,168 @@
+//go:build linux
+
+package worker
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ansible-worker/ansible-worker/schemas"
+)
+
+// syncBuffer is a log any goroutine may write.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// warmBundle is a warm start for the tasks like one Process, and its log.
+type warmBundle struct {
+	warm *Warm
+	log  *syncBuffer
+}
+
+// startWarm primes a warm process for tasks like p and waits until it is
+// ready; it is closed when the test ends.
+func startWarm(t *testing.T, p *Process) *warmBundle {
+	t.Helper()
+	b := &warmBundle{log: &syncBuffer{}}
+	wm, err := NewWarm(p.Executable, t.TempDir(), slog.New(slog.NewTextHandler(b.log, nil)))
+	require.NoError(t, err)
+	t.Cleanup(wm.Close)
+	b.warm = wm
+	wm.Prime(p)
+	b.waitReady(t, p)
+	return b
+}
+
+// waitReady waits until the warm process for p is ready.
+func (b *warmBundle) waitReady(t *testing.T, p *Process) {
+	t.Helper()
+	spec := newWarmSpec(p.Executable, p.Dir, p.environ())
+	deadline := time.Now().Add(90 * time.Second)
+	for b.warm.ready(spec) == nil {
+		if time.Now().After(deadline) || strings.Contains(b.log.String(), "run cold") {
+			t.Fatalf("warm process not ready; log:\n%s", b.log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polled until the deadline
+	}
+}
+
+// warmProcess is a Process running a playbook of dir (with an inventory
+// of localhost) that collects its output lines.
+func warmProcess(t *testing.T, dir, playbook string, lines *[]string, args ...string) *Process {
+	t.Helper()
+	plugin, err := InstallCallback(t.TempDir())
+	require.NoError(t, err)
+	return &Process{
+		Executable: testAnsiblePlaybook,
+		Args:       append([]string{"-i", "localhost,", "-c", "local", playbook}, args...),
+		Dir:        dir,
+		Env:        append(os.Environ(), "ANSIBLE_LOCAL_TEMP="+filepath.Join(t.TempDir(), "tmp")),
+		PluginDir:  plugin,
+		Ident:      "warm",
+		KillGrace:  2 * time.Second,
+		OnEvent: func(ev *schemas.Event) {
+			if ev.Stdout != "" {
+				*lines = append(*lines, StripANSI(ev.Stdout))
+			}
+		},
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+}
+
+// Tasks forked from the warm process run their playbook as a cold start
+// does: same output and exit code; the random filter differs between two
+// of them; each gets its own temporary directory, removed at its end.
+func TestWarmStartRunsPlaybooks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+  gather_facts: false
+  tasks:
+    - debug:
+        msg: "draw {{ 1000000000 | random }} in {{ lookup('env', 'PWD') }}"
+    - command: "false"
+      when: fail | default(false) | bool
+`)
+	var warmLines, coldLines []string
+	p := warmProcess(t, dir, "pb.yml", &warmLines)
+	b := startWarm(t, p)
+	p.Warm = b.warm
+	draws := map[string]bool{}
+	for range 2 {
+		warmLines = nil
+		exit, err := p.Run(context.Background())
+		require.NoError(t, err)
+		require.True(t, exit.Warm, b.log.String())
+		require.Equal(t, 0, exit.RC, strings.Join(warmLines, "\n"))
+		for _, l := range warmLines {
+			if i := strings.Index(l, `"msg": "draw `); i >= 0 {
+				draws[l[i:]] = true
+			}
+		}
+	}
+	require.Len(t, draws, 2, "two tasks draw different random numbers")
+
+	cold := warmProcess(t, dir, "pb.yml", &coldLines)
+	cold.Env = p.Env
+	exit, err := cold.Run(context.Background())
+	require.NoError(t, err)
+	require.False(t, exit.Warm)
+	warmLines = nil
+	exit, err = p.Run(context.Background())
+	require.NoError(t, err)
+	require.True(t, exit.Warm)
+	require.Equal(t, mask(coldLines), mask(warmLines), "the same output as a cold start")
+
+	p.Args = append(p.Args, "-e", "fail=true")
+	exit, err = p.Run(context.Background())
+	require.NoError(t, err)
+	require.True(t, exit.Warm)
+	require.Equal(t, 2, exit.RC)
+
+	entries, err := os.ReadDir(filepath.Dir(strings.TrimPrefix(p.Env[len(p.Env)-1], "ANSIBLE_LOCAL_TEMP=")))
+	require.NoError(t, err)
+	for _, e := range entries {
+		sub, _ := os.ReadDir(filepath.Join(filepath.Dir(strings.TrimPrefix(p.Env[len(p.Env)-1], "ANSIBLE_LOCAL_TEMP=")), e.Name()))
+		require.Empty(t, sub, "each task removes its own temporary directory")
+	}
+}
+
+// mask hides what differs between any two runs: the random draw, times.
+func mask(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if j := strings.Index(l, `"msg": "draw `); j >= 0 {
+			l = l[:j] + "DRAW"
+		}
+		out[i] = l
+	}
+	return out
+}
