@@ -213,7 +213,9 @@ func eventLabel(i int, ev map[string]any) string {
 // results, warning: true on warnings, parent tree; timestamps are naive
 // UTC; a result of 120000 non-ASCII characters is kept, as ansible-runner
 // keeps it.
-func TestEventsMatchAnsibleRunnerWithColor(t *testing.T) { bothStarts(t, testEventsMatchAnsibleRunnerWithColor) }
+func TestEventsMatchAnsibleRunnerWithColor(t *testing.T) {
+	bothStarts(t, testEventsMatchAnsibleRunnerWithColor)
+}
 
 func testEventsMatchAnsibleRunnerWithColor(t *testing.T, warm bool) {
 	ref, ours := compareWithRunner(t, warm, "events_fidelity.yml")
@@ -280,7 +282,9 @@ func testEventsMatchAnsibleRunnerWithColor(t *testing.T, warm bool) {
 // every display of a forked worker gives an event of the worker (its pid,
 // the task context, verbose: true, remote_addr, no text) besides the
 // event of the main process that shows the text. As ansible-runner.
-func TestVerboseEventsMatchAnsibleRunner(t *testing.T) { bothStarts(t, testVerboseEventsMatchAnsibleRunner) }
+func TestVerboseEventsMatchAnsibleRunner(t *testing.T) {
+	bothStarts(t, testVerboseEventsMatchAnsibleRunner)
+}
 
 func testVerboseEventsMatchAnsibleRunner(t *testing.T, warm bool) {
 	ref, ours := compareWithRunner(t, warm, "events_verbose.yml", "-vvv")
@@ -399,7 +403,9 @@ func currentUser(t *testing.T) string {
 
 // A playbook Ansible cannot parse: the error, in colour, is all there is,
 // one verbose event per line without pid and event_data, as ansible-runner's.
-func TestSyntaxErrorEventsMatchAnsibleRunner(t *testing.T) { bothStarts(t, testSyntaxErrorEventsMatchAnsibleRunner) }
+func TestSyntaxErrorEventsMatchAnsibleRunner(t *testing.T) {
+	bothStarts(t, testSyntaxErrorEventsMatchAnsibleRunner)
+}
 
 func testSyntaxErrorEventsMatchAnsibleRunner(t *testing.T, warm bool) {
 	ref, ours := compareWithRunner(t, warm, "events_syntax_error.yml")

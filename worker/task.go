@@ -63,7 +63,7 @@ const storeRetryDelay = 2 * time.Second
 // run is one delivery of a task being worked on.
 type run struct {
 	// warm is true when the (last) playbook was forked from a warm process.
-	warm bool
+	warm   bool
 	w      *Worker
 	d      *Delivery
 	log    *slog.Logger
