@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,12 +71,18 @@ func (b *warmBundle) waitReady(t *testing.T, p *Process) {
 }
 
 // warmProcess is a Process running a playbook of dir (with an inventory
-// of localhost) that collects its output lines.
+// of localhost) that collects its output lines; a cold start has a
+// supervisor, as in the worker.
 func warmProcess(t *testing.T, dir, playbook string, lines *[]string, args ...string) *Process {
 	t.Helper()
 	plugin, err := InstallCallback(t.TempDir())
 	require.NoError(t, err)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	sups := NewSupervisors(self, 1)
+	t.Cleanup(sups.Close)
 	return &Process{
+		Supervisors: sups,
 		Executable: testAnsiblePlaybook,
 		Args:       append([]string{"-i", "localhost,", "-c", "local", playbook}, args...),
 		Dir:        dir,
@@ -165,4 +172,150 @@ func mask(lines []string) []string {
 		out[i] = l
 	}
 	return out
+}
+
+// lineWith returns the first line holding marker, from marker on.
+func lineWith(lines []string, marker string) string {
+	for _, l := range lines {
+		if i := strings.Index(l, marker); i >= 0 {
+			l, _, _ = strings.Cut(l[i:], "\n")
+			return strings.TrimRight(l, `"`)
+		}
+	}
+	return ""
+}
+
+// ansible.cfg created, then changed, between two tasks takes effect on the
+// second: the warm process finds that a file it read changed, that task
+// starts cold, and the next is forked from a new warm process that read
+// the new file.
+func TestWarmStartFollowsConfigChanges(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+  gather_facts: false
+  tasks:
+    - debug:
+        msg: "timeout={{ lookup('ansible.builtin.config', 'DEFAULT_TIMEOUT') }}"
+`)
+	var lines []string
+	p := warmProcess(t, dir, "pb.yml", &lines)
+	b := startWarm(t, p)
+	p.Warm = b.warm
+	run := func() (Exit, string) {
+		t.Helper()
+		lines = nil
+		exit, err := p.Run(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 0, exit.RC, strings.Join(lines, "\n"))
+		return exit, lineWith(lines, "timeout=")
+	}
+	exit, got := run()
+	require.True(t, exit.Warm)
+	require.Equal(t, "timeout=10", got, "Ansible's default")
+
+	for _, timeout := range []string{"33", "444"} {
+		writeFile(t, filepath.Join(dir, "ansible.cfg"), "[defaults]\ntimeout = "+timeout+"\n")
+		exit, got = run()
+		require.False(t, exit.Warm, "the warm process read the old file: this task starts cold")
+		require.Equal(t, "timeout="+timeout, got)
+		b.waitReady(t, p)
+		exit, got = run()
+		require.True(t, exit.Warm)
+		require.Equal(t, "timeout="+timeout, got, "the new warm process read the new file")
+	}
+	require.Contains(t, b.log.String(), "a file Ansible read changed: "+filepath.Join(dir, "ansible.cfg"))
+}
+
+// The warm process killed while a task it forked runs: the task runs on
+// and ends as it would have (its supervisor does not depend on the warm
+// process), nothing of it is left, the next task starts cold with one log
+// line, and a new warm process takes over.
+func TestWarmProcessKilledMidTask(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: "setsid sleep 71.25 > /dev/null 2>&1 < /dev/null & sleep 2.75; echo slept"
+`)
+	var lines []string
+	p := warmProcess(t, dir, "pb.yml", &lines)
+	b := startWarm(t, p)
+	p.Warm = b.warm
+	b.warm.mu.Lock()
+	zygotePID := b.warm.cur.cmd.Process.Pid
+	b.warm.mu.Unlock()
+
+	type result struct {
+		exit Exit
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		exit, err := p.Run(context.Background())
+		done <- result{exit, err}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(running("sleep", "2.75")) == 0 {
+		require.True(t, time.Now().Before(deadline), "the task never started its sleep")
+		time.Sleep(20 * time.Millisecond) // polled until the deadline
+	}
+	require.NoError(t, syscall.Kill(zygotePID, syscall.SIGKILL))
+	r := <-done
+	require.NoError(t, r.err)
+	require.True(t, r.exit.Warm)
+	require.Equal(t, 0, r.exit.RC, strings.Join(lines, "\n"))
+	require.NotEmpty(t, lineWith(lines, "changed: [localhost]"), strings.Join(lines, "\n"))
+	require.Empty(t, running("sleep", "71.25"), "what the task daemonized is killed when it ends")
+
+	lines = nil
+	exit, err := p.Run(context.Background())
+	require.NoError(t, err)
+	require.False(t, exit.Warm, "no warm process: the task starts cold")
+	require.Equal(t, 0, exit.RC)
+	require.Regexp(t, `warm process (ended|gone)`, b.log.String())
+	require.Empty(t, running("sleep", "71.25"))
+	b.waitReady(t, p)
+	exit, err = p.Run(context.Background())
+	require.NoError(t, err)
+	require.True(t, exit.Warm, "a new warm process serves again")
+}
+
+// A warm task stopped (timeout, cancel) ends as a cold one does: the same
+// exit code, nothing left behind, even what ignored SIGINT.
+func TestWarmStartStopsAsCold(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: "trap '' INT; echo started; sleep 72.5"
+`)
+	var warmLines, coldLines []string
+	p := warmProcess(t, dir, "pb.yml", &warmLines)
+	b := startWarm(t, p)
+	p.Warm = b.warm
+	cold := warmProcess(t, dir, "pb.yml", &coldLines)
+	cold.Env = p.Env
+	stop := func(p *Process) Exit {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			deadline := time.Now().Add(30 * time.Second)
+			for len(running("sleep", "72.5")) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond) // polled until the deadline
+			}
+			cancel()
+		}()
+		exit, err := p.Run(ctx)
+		require.NoError(t, err)
+		require.True(t, exit.Stopped)
+		require.Empty(t, running("sleep", "72.5"))
+		return exit
+	}
+	coldExit, warmExit := stop(cold), stop(p)
+	require.True(t, warmExit.Warm)
+	require.Equal(t, coldExit.RC, warmExit.RC, "cold:\n%s\nwarm:\n%s", strings.Join(coldLines, "\n"), strings.Join(warmLines, "\n"))
 }
