@@ -92,14 +92,7 @@ func TestTaskTimeoutField(t *testing.T) {
 func TestGitPull(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	git := func(dir string, args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com",
-			"-c", "init.defaultBranch=main"}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "git %v: %s", args, out)
-	}
+	git := func(dir string, args ...string) { gitIn(t, dir, args...) }
 	origin := filepath.Join(root, "origin.git")
 	git(root, "init", "--bare", origin)
 	seed := filepath.Join(root, "seed")
@@ -152,6 +145,16 @@ func TestGitPull(t *testing.T) {
 		st := c.waitFinal(t, "production", fmt.Sprintf("git-par-%d", i), 60*time.Second)
 		require.Equal(t, schemas.StateSuccess, st.State, st.Err())
 	}
+}
+
+// gitIn runs git in dir, with an identity and a default branch.
+func gitIn(t testing.TB, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com",
+		"-c", "init.defaultBranch=main"}, args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git %v: %s", args, out)
 }
 
 func copyFile(t testing.TB, from, to string) {

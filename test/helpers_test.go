@@ -68,6 +68,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// envTestWarmStart=false runs every worker of the suite with warm starts
+// off (scripts/test.sh --cold): the suite passes in both modes.
+const envTestWarmStart = "AW_TEST_WARM_START"
+
 // playbookDir is the directory of the test playbooks.
 func playbookDir(t testing.TB) string {
 	t.Helper()
@@ -277,6 +281,9 @@ func writeConfig(t testing.TB, url string, o workerOpts) string {
 	dir := t.TempDir()
 	if o.DataDir == "" {
 		o.DataDir = filepath.Join(dir, "data")
+	}
+	if os.Getenv(envTestWarmStart) == "false" {
+		o.Extra = "warm_start: false\n" + o.Extra
 	}
 	cfg := fmt.Sprintf(`log_level: DEBUG
 worker:
