@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,6 +17,7 @@ const (
 	sideRaw = iota
 	sideRunner
 	sideWorker
+	sideWarm
 )
 
 // side is one way of running a playbook.
@@ -29,7 +32,8 @@ func (s *Suite) measurePlaybook(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.rows = append(s.rows, wallRow("one-task playbook, wall (median)", res))
+	s.rows = append(s.rows, wallRow("one-task playbook, wall (median)", res),
+		Row{Figure: "warm process RSS (Python with Ansible imported), after the rounds", Warm: fmtMiB(s.warmRSS)})
 	return nil
 }
 
@@ -52,21 +56,31 @@ func (s *Suite) measureLoop(ctx context.Context) error {
 	}
 	s.rows = append(s.rows, wallRow("1000-item loop, wall (median)", res),
 		compareRow("1000-item loop, CPU (median; worker: +Ansible+NATS)",
-			cpu(res[sideRaw]), cpu(res[sideRunner]), cpu(res[sideWorker]), fmtSeconds),
+			cpu(res[sideRaw]), cpu(res[sideRunner]), cpu(res[sideWorker]), cpu(res[sideWarm]), fmtSeconds),
 		Row{Figure: "1000-item loop, submit client CPU (median)", Raw: "—", Runner: "—",
 			Worker: fmtSeconds(Median(client)), Ratio: "—", Warm: "—"})
 	return nil
 }
 
-// comparePlaybook starts a worker and times playbook through raw
-// ansible-playbook, ansible-runner and the worker, one warm-up round and
-// then the measured rounds, each round in a rotated order.
+// comparePlaybook starts a worker with warm starts off and one with them
+// on, and times playbook through raw ansible-playbook, ansible-runner and
+// both workers, one warm-up round and then the measured rounds, each round
+// in a rotated order.
 func (s *Suite) comparePlaybook(ctx context.Context, playbook string) ([][]sample, error) {
-	w, err := s.startWorker(ctx, workerSpec{name: "worker-" + playbook})
+	cold, err := s.startWorker(ctx, workerSpec{name: "cold-" + playbook, cold: true})
 	if err != nil {
 		return nil, err
 	}
-	defer w.stop()
+	defer cold.stop()
+	warm, err := s.startWorker(ctx, workerSpec{name: "warm-" + playbook})
+	if err != nil {
+		return nil, err
+	}
+	defer warm.stop()
+	warmPID, err := warm.warmProcess(ctx)
+	if err != nil {
+		return nil, err
+	}
 	pdd, err := s.privateDataDir(playbook)
 	if err != nil {
 		return nil, err
@@ -74,9 +88,14 @@ func (s *Suite) comparePlaybook(ctx context.Context, playbook string) ([][]sampl
 	sides := []side{
 		sideRaw:    {"ansible-playbook", s.rawSide(playbook)},
 		sideRunner: {"ansible-runner", s.runnerSide(pdd, playbook)},
-		sideWorker: {"worker", s.workerSide(w, playbook)},
+		sideWorker: {"worker (cold)", s.workerSide(cold, playbook)},
+		sideWarm:   {"worker (warm)", s.workerSide(warm, playbook)},
 	}
-	return s.compare(ctx, playbook, sides)
+	res, err := s.compare(ctx, playbook, sides)
+	if err == nil && s.warmRSS == 0 {
+		s.warmRSS, err = procRSS(warmPID)
+	}
+	return res, err
 }
 
 // compare runs the sides in rotated orders: round 0 is the warm-up (page
@@ -163,6 +182,23 @@ func (s *Suite) privateDataDir(playbook string) (string, error) {
 	return dir, nil
 }
 
+// warmProcess waits until the worker's warm process is ready (its log
+// says so) and returns its pid.
+func (w *workerProc) warmProcess(ctx context.Context) (int, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		log, _ := os.ReadFile(w.log)
+		if i := strings.Index(string(log), `msg="warm process ready"`); i >= 0 {
+			line, _, _ := strings.Cut(string(log[i:]), "\n")
+			if _, after, ok := strings.Cut(line, " pid="); ok {
+				return strconv.Atoi(strings.Fields(after)[0])
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polled until the deadline
+	}
+	return 0, fmt.Errorf("the worker's warm process is not ready\n%s", w.logTail())
+}
+
 // wallRow is the wall-time row of a comparison.
 func wallRow(figure string, res [][]sample) Row {
 	wall := func(xs []sample) []float64 {
@@ -172,5 +208,5 @@ func wallRow(figure string, res [][]sample) Row {
 		}
 		return out
 	}
-	return compareRow(figure, wall(res[sideRaw]), wall(res[sideRunner]), wall(res[sideWorker]), fmtSeconds)
+	return compareRow(figure, wall(res[sideRaw]), wall(res[sideRunner]), wall(res[sideWorker]), wall(res[sideWarm]), fmtSeconds)
 }

@@ -27,6 +27,8 @@ type Suite struct {
 	// standIn exits 0 at once: ansible-playbook's stand-in when the
 	// figure is the worker's own cost.
 	standIn string
+	// warmRSS is the warm process's RSS after the one-task rounds.
+	warmRSS int64
 }
 
 // Run runs the selected measurements and writes the table to out. It

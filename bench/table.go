@@ -15,26 +15,23 @@ import (
 	"time"
 )
 
-// warmNA fills the warm-start column until warm starts exist, so the
-// table keeps its final shape.
-const warmNA = "n/a (warm start not built yet)"
-
 // Row is one line of the table; empty cells print as "—".
 type Row struct {
 	Figure, Raw, Runner, Worker, Ratio, Warm string
 }
 
-// compareRow reports medians of the three sides, ansible-runner with its
-// median ratio to raw, and the worker's median ratio to raw (per-round
-// ratios, so load that hits one round hits both sides of the ratio).
-func compareRow(figure string, raw, runner, worker []float64, f func(float64) string) Row {
+// compareRow reports medians of the four sides: ansible-runner and the
+// warm-started worker with their median ratios to raw, the cold worker's
+// ratio in a column of its own (per-round ratios, so load that hits one
+// round hits both sides of the ratio).
+func compareRow(figure string, raw, runner, worker, warm []float64, f func(float64) string) Row {
 	return Row{
 		Figure: figure,
 		Raw:    f(Median(raw)),
 		Runner: fmt.Sprintf("%s (%.2f×)", f(Median(runner)), Median(Ratios(runner, raw))),
 		Worker: f(Median(worker)),
 		Ratio:  fmt.Sprintf("%.2f×", Median(Ratios(worker, raw))),
-		Warm:   warmNA,
+		Warm:   fmt.Sprintf("%s (%.2f×)", f(Median(warm)), Median(Ratios(warm, raw))),
 	}
 }
 

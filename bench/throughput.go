@@ -5,6 +5,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,12 +45,47 @@ func (s *Suite) measureThroughput(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	execs, err := spawnRate(ctx, s.standIn, n, 8)
+	if err != nil {
+		return err
+	}
 	s.rows = append(s.rows,
 		Row{Figure: fmt.Sprintf("throughput, stand-in, concurrency 8 (%d tasks)", n),
-			Worker: fmt.Sprintf("%.0f tasks/s", tasks), Ratio: fmt.Sprintf("%.3f× of JetStream", tasks/pub)},
+			Worker: fmt.Sprintf("%.0f tasks/s", tasks), Ratio: fmt.Sprintf("%.2f× of the exec ceiling", tasks/execs)},
+		Row{Figure: fmt.Sprintf("raw exec of the stand-in, 8 at a time (%d execs): the machine's ceiling", n),
+			Worker: fmt.Sprintf("%.0f execs/s", execs)},
 		Row{Figure: fmt.Sprintf("raw JetStream async publish, same server (%d msgs)", n),
 			Worker: fmt.Sprintf("%.0f msgs/s", pub)})
 	return nil
+}
+
+// spawnRate runs the executable n times, parallel at a time, and returns
+// runs/s: no task can run faster than its process starts.
+func spawnRate(ctx context.Context, exe string, n, parallel int) (float64, error) {
+	jobs := make(chan struct{}, n)
+	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	errs := make(chan error, parallel)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Go(func() {
+			for range jobs {
+				if err := exec.CommandContext(ctx, exe).Run(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, fmt.Errorf("run %s: %w", exe, err)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 // publishRate publishes n small messages with message ids to a scratch

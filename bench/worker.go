@@ -25,6 +25,8 @@ type workerSpec struct {
 	ansiblePlaybook string
 	// server is an external NATS URL; "" starts the embedded server.
 	server string
+	// cold turns warm starts off (worker.warm_start: false).
+	cold bool
 }
 
 // proc is a process the suite started and must stop.
@@ -90,6 +92,9 @@ func (s *Suite) tryWorker(ctx context.Context, spec workerSpec) (*workerProc, er
 		s.pbdir, filepath.Join(dir, "data"), max(1, spec.concurrency))
 	if spec.ansiblePlaybook != "" {
 		cfg += fmt.Sprintf("  ansible_playbook: %s\n", spec.ansiblePlaybook)
+	}
+	if spec.cold {
+		cfg += "  warm_start: false\n"
 	}
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg+natsCfg), 0o600); err != nil {

@@ -46,6 +46,7 @@ func filterOut(l []string, drop string) []string {
 type fakeSource struct {
 	mu      sync.Mutex
 	waiting uint64
+	asked   int // Waiting calls
 	removed []uint64
 }
 
@@ -56,6 +57,7 @@ func (s *fakeSource) Next(ctx context.Context, _ time.Duration) (*Delivery, erro
 func (s *fakeSource) Waiting(context.Context) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.asked++
 	return s.waiting, nil
 }
 func (s *fakeSource) EachStored(context.Context, int, func(Submission)) error { return nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -90,13 +91,53 @@ func (w *Worker) queueFull(ctx context.Context) string {
 	if w.cfg.MaxQueueSize <= 0 {
 		return ""
 	}
+	if w.queue.room(uint64(w.cfg.MaxQueueSize), time.Now()) {
+		return ""
+	}
 	waiting, err := w.ports.Source.Waiting(ctx)
+	if err == nil {
+		w.queue.set(waiting, time.Now())
+	}
 	// Waiting counts this task too while nobody has taken it.
 	if err != nil || waiting <= uint64(w.cfg.MaxQueueSize) {
 		return ""
 	}
 	return fmt.Sprintf("queue full: %d tasks of group %s were already waiting (worker.max_queue_size %d)",
 		waiting-1, w.cfg.Group, w.cfg.MaxQueueSize)
+}
+
+// queueBound spares a consumer info request per submission while the
+// queue is far from full: the count read last, plus the submissions this
+// worker took in since (tasks only leave the queue otherwise). Other
+// workers of the group take in submissions it does not see, so the count
+// is trusted only briefly (queueBoundAge) and only below half the limit:
+// beyond that, or when it is older, the consumer is asked again.
+type queueBound struct {
+	mu    sync.Mutex
+	count uint64
+	at    time.Time
+}
+
+// queueBoundAge is how long a count of the waiting tasks is used.
+const queueBoundAge = 100 * time.Millisecond
+
+// room reports whether one more task surely fits under limit, and counts
+// it when it does.
+func (b *queueBound) room(limit uint64, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.at.IsZero() || now.Sub(b.at) > queueBoundAge || 2*(b.count+1) > limit {
+		return false
+	}
+	b.count++
+	return true
+}
+
+// set records waiting, read from the consumer at now.
+func (b *queueBound) set(waiting uint64, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.count, b.at = waiting, now
 }
 
 // recordFirst gives the task its first status: queued, or failed with full

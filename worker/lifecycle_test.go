@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -298,6 +299,35 @@ func TestLifecycleQueueFullAtIntake(t *testing.T) {
 	require.Contains(t, st.Err(), "queue full: 2 tasks of group g were already waiting")
 	lc.w.intake(Submission{Seq: 3, Stored: time.Now(), Data: []byte("junk")})
 	require.Equal(t, []uint64{3}, lc.src.removed, "an unreadable submission leaves the queue at once")
+}
+
+// Far from full, submissions are counted against the last read of the
+// queue instead of each reading it; near the limit each one reads it.
+func TestLifecycleQueueLimitReadsTheQueueNearTheLimit(t *testing.T) {
+	t.Parallel()
+	lc := newLifecycle(t, func(c *Config) { c.MaxQueueSize = 20 })
+	lc.src.waiting = 1
+	for i := range 5 {
+		lc.w.intake(Submission{Seq: uint64(i + 1), Stored: time.Now(), Data: task(fmt.Sprintf("t%d", i), nil)})
+	}
+	require.Equal(t, 1, lc.src.asked, "one read for five submissions far from the limit")
+	for i := range 5 {
+		require.Equal(t, schemas.StateQueued, lc.ledger.status(fmt.Sprintf("t%d", i)).State)
+	}
+	lc.src.waiting = 20
+	lc.w.queue.at = time.Time{} // the count is old
+	lc.w.intake(Submission{Seq: 6, Stored: time.Now(), Data: task("at-limit", nil)})
+	lc.w.intake(Submission{Seq: 7, Stored: time.Now(), Data: task("at-limit-2", nil)})
+	require.Equal(t, 3, lc.src.asked, "at half the limit and above, every submission reads the queue")
+
+	var b queueBound
+	now := time.Now()
+	require.False(t, b.room(10, now), "no count yet")
+	b.set(3, now)
+	require.True(t, b.room(10, now), "4 of 10")
+	require.True(t, b.room(10, now), "5 of 10")
+	require.False(t, b.room(10, now), "6 is over half of 10")
+	require.False(t, b.room(100, now.Add(queueBoundAge+time.Millisecond)), "too old")
 }
 
 func TestLifecycleDecideCancel(t *testing.T) {

@@ -83,13 +83,13 @@ func warmProcess(t *testing.T, dir, playbook string, lines *[]string, args ...st
 	t.Cleanup(sups.Close)
 	return &Process{
 		Supervisors: sups,
-		Executable: testAnsiblePlaybook,
-		Args:       append([]string{"-i", "localhost,", "-c", "local", playbook}, args...),
-		Dir:        dir,
-		Env:        append(os.Environ(), "ANSIBLE_LOCAL_TEMP="+filepath.Join(t.TempDir(), "tmp")),
-		PluginDir:  plugin,
-		Ident:      "warm",
-		KillGrace:  2 * time.Second,
+		Executable:  testAnsiblePlaybook,
+		Args:        append([]string{"-i", "localhost,", "-c", "local", playbook}, args...),
+		Dir:         dir,
+		Env:         append(os.Environ(), "ANSIBLE_LOCAL_TEMP="+filepath.Join(t.TempDir(), "tmp")),
+		PluginDir:   plugin,
+		Ident:       "warm",
+		KillGrace:   2 * time.Second,
 		OnEvent: func(ev *schemas.Event) {
 			if ev.Stdout != "" {
 				*lines = append(*lines, StripANSI(ev.Stdout))
@@ -115,6 +115,8 @@ func TestWarmStartRunsPlaybooks(t *testing.T) {
   tasks:
     - debug:
         msg: "draw {{ 1000000000 | random }} in {{ lookup('env', 'PWD') }}"
+    - debug:
+        msg: "shuffled {{ range(40) | list | shuffle | join(',') }}"
     - command: "false"
       when: fail | default(false) | bool
 `)
@@ -122,7 +124,7 @@ func TestWarmStartRunsPlaybooks(t *testing.T) {
 	p := warmProcess(t, dir, "pb.yml", &warmLines)
 	b := startWarm(t, p)
 	p.Warm = b.warm
-	draws := map[string]bool{}
+	draws, shuffles := map[string]bool{}, map[string]bool{}
 	for range 2 {
 		warmLines = nil
 		exit, err := p.Run(context.Background())
@@ -134,8 +136,10 @@ func TestWarmStartRunsPlaybooks(t *testing.T) {
 				draws[l[i:]] = true
 			}
 		}
+		shuffles[lineWith(warmLines, "shuffled ")] = true
 	}
 	require.Len(t, draws, 2, "two tasks draw different random numbers")
+	require.Len(t, shuffles, 2, "the random module is seeded again in each task: %v", shuffles)
 
 	cold := warmProcess(t, dir, "pb.yml", &coldLines)
 	cold.Env = p.Env
@@ -168,6 +172,9 @@ func mask(lines []string) []string {
 	for i, l := range lines {
 		if j := strings.Index(l, `"msg": "draw `); j >= 0 {
 			l = l[:j] + "DRAW"
+		}
+		if j := strings.Index(l, `"msg": "shuffled `); j >= 0 {
+			l = l[:j] + "SHUFFLED"
 		}
 		out[i] = l
 	}

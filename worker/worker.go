@@ -140,7 +140,9 @@ type Worker struct {
 	// supervisors is nil when Config.Supervisor is empty.
 	supervisors *Supervisors
 	// warm is nil when warm starts are off or unavailable.
-	warm     *Warm
+	warm *Warm
+	// queue bounds the waiting tasks between consumer reads (queueFull).
+	queue    queueBound
 	gitMu    sync.Mutex
 	gitLocks map[string]*sync.Mutex
 	// execProcess runs a playbook; tests of the lifecycle replace it.
