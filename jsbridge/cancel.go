@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
@@ -59,6 +60,30 @@ func ServeCancels(nc *nats.Conn, names Names, h CancelHandlers) (func(), error) 
 		return nil, fmt.Errorf("subscribe %s: %w", names.CancelWildcard(), err)
 	}
 	return func() { _ = all.Unsubscribe(); _ = one.Unsubscribe() }, nil
+}
+
+// WatchCancelMarkers calls fn with the task id of every cancel marker of
+// the group recorded in claims from now on: one watch for the worker
+// instead of a read per running task and heartbeat.
+func WatchCancelMarkers(claims jetstream.KeyValue, names Names, fn func(id string)) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := claims.Watch(ctx, names.CancelKey("*"), jetstream.UpdatesOnly(), jetstream.IgnoreDeletes())
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch cancel markers: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range w.Updates() {
+			if e == nil {
+				continue
+			}
+			id := strings.TrimSuffix(strings.TrimPrefix(e.Key(), names.Group+"."), ".cancel")
+			fn(id)
+		}
+	}()
+	return func() { _ = w.Stop(); cancel(); <-done }, nil
 }
 
 // ErrNoWorker means no worker of the group answered a request.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ansible-worker/ansible-worker/schemas"
 	"github.com/ansible-worker/ansible-worker/worker"
@@ -17,7 +18,7 @@ func Ports(nc *nats.Conn, a *Assets, names Names, pub *Publisher, subjectID stri
 	return worker.Ports{
 		Source:    NewQueue(a, names, nc),
 		Ledger:    store,
-		Cancels:   CancelService{nc: nc, names: names},
+		Cancels:   CancelService{nc: nc, names: names, claims: a.Claims},
 		Sinks:     &RunSinks{pub: pub, subjectID: subjectID},
 		Responses: NewResponses(pub.js, names),
 	}
@@ -27,12 +28,25 @@ func Ports(nc *nats.Conn, a *Assets, names Names, pub *Publisher, subjectID stri
 type CancelService struct {
 	nc    *nats.Conn
 	names Names
+	// claims holds the cancel markers; nil watches none.
+	claims jetstream.KeyValue
 }
 
 // Serve subscribes the two sides of cancelling: local on every worker,
-// decide on one worker of the group.
+// decide on one worker of the group. local also gets every cancel marker
+// recorded from now on: a cancel whose request this worker missed (it
+// was reconnecting) still reaches a task it runs.
 func (c CancelService) Serve(local func(string), decide func(context.Context, string) schemas.CancelReply) (func(), error) {
-	return ServeCancels(c.nc, c.names, CancelHandlers{Local: local, Decide: decide})
+	stop, err := ServeCancels(c.nc, c.names, CancelHandlers{Local: local, Decide: decide})
+	if err != nil || c.claims == nil {
+		return stop, err
+	}
+	unwatch, err := WatchCancelMarkers(c.claims, c.names, local)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return func() { unwatch(); stop() }, nil
 }
 
 // RunSinks publish each run's events and runner statuses to JetStream, in

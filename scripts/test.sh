@@ -19,6 +19,9 @@ GOOS=windows go vet ./...
 # slow Ansible's start enough to upset the tests that time it.
 go test -count=1 -timeout 15m "$@" $(go list ./... | grep -v '/test$')
 go test -count=1 -timeout 15m "$@" ./test
+# The end-to-end tests again with warm starts off (worker.warm_start: false):
+# both ways of starting a playbook pass the same suite.
+AW_TEST_WARM_START=false go test -count=1 -timeout 15m "$@" ./test
 # Counts of runs, not durations: with a -fuzztime duration, Go 1.26's fuzz
 # coordinator can fail a clean run with "context deadline exceeded"
 # (go.dev/issue/75804, fixed in Go 1.27). Each count is about 10 s here;

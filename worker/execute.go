@@ -366,10 +366,6 @@ func (r *run) heartbeat(prog *Progress, done <-chan struct{}) {
 					lastAck = now
 				}
 			}
-			// Backstop for a cancel request this worker did not receive.
-			if c, _ := r.w.ports.Ledger.CancelRequested(r.life, r.w.cfg.Group, r.id); c && r.cancel != nil {
-				r.cancel(ErrCancelled)
-			}
 			// Every status_interval, and sooner when something changed.
 			if r.progress(prog, now, now.Sub(lastPut)+period/2 >= r.w.cfg.StatusInterval) {
 				lastPut = now
