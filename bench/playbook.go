@@ -137,12 +137,12 @@ func (s *Suite) runnerSide(pdd, playbook string) func(context.Context) (sample, 
 }
 
 // workerSide runs `ansible-worker submit --wait --quiet`, a client started
-// per run as a user would. Its CPU figure is the worker's (embedded NATS
-// server and reaped Ansible included) over the run; the client's own CPU
-// is kept apart.
+// per run as a user would. Its CPU figure is the worker's process tree's
+// (embedded NATS server, supervisors, warm process and Ansible included)
+// over the run; the client's own CPU is kept apart.
 func (s *Suite) workerSide(w *workerProc, playbook string) func(context.Context) (sample, error) {
 	return func(ctx context.Context) (sample, error) {
-		before, err := procCPU(w.pid())
+		before, err := treeCPU(w.pid())
 		if err != nil {
 			return sample{}, err
 		}
@@ -151,7 +151,7 @@ func (s *Suite) workerSide(w *workerProc, playbook string) func(context.Context)
 		if err != nil {
 			return sample{}, fmt.Errorf("%w\nworker log:\n%s", err, w.logTail())
 		}
-		after, err := procCPU(w.pid())
+		after, err := treeCPU(w.pid())
 		if err != nil {
 			return sample{}, err
 		}

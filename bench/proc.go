@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,6 +75,40 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	return parseStatCPU(string(b))
+}
+
+// treeCPU is procCPU summed over pid and every live process below it: the
+// worker's long-lived children (supervisors, the warm process) reap the
+// playbooks, so their time is in those children's figures, not yet in
+// the worker's.
+func treeCPU(pid int) (time.Duration, error) {
+	total, err := procCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	children := map[int][]int{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			f := strings.Fields(string(b[i+1:]))
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if len(f) > 1 {
+				parent, _ := strconv.Atoi(f[1])
+				children[parent] = append(children[parent], child)
+			}
+		}
+	}
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		if d, err := procCPU(queue[0]); err == nil { // gone meanwhile: its parent has it
+			total += d
+		}
+		queue = append(queue, children[queue[0]]...)
+	}
+	return total, nil
 }
 
 // parseStatCPU reads fields 14–17 of a /proc/<pid>/stat line. The command

@@ -118,7 +118,7 @@ func processEvents(t *testing.T, dir, inventory, playbook string, color, warm bo
 // process: everything a test of a run checks holds for both.
 func bothStarts(t *testing.T, test func(t *testing.T, warm bool)) {
 	t.Parallel()
-	for _, warm := range []bool{false, true} {
+	for _, warm := range startModes {
 		name := map[bool]string{false: "cold", true: "warm"}[warm]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -37,6 +37,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// startModes are the ways a playbook starts: cold, and forked from a warm
+// process (see bothStarts).
+var startModes = []bool{false, true}
+
 // warmBundle is a warm start for the tasks like one Process, and its log.
 type warmBundle struct {
 	warm *Warm
@@ -325,4 +329,26 @@ func TestWarmStartStopsAsCold(t *testing.T) {
 	coldExit, warmExit := stop(cold), stop(p)
 	require.True(t, warmExit.Warm)
 	require.Equal(t, coldExit.RC, warmExit.RC, "cold:\n%s\nwarm:\n%s", strings.Join(coldLines, "\n"), strings.Join(warmLines, "\n"))
+}
+
+// benchWarm primes a warm process for runs like p and waits until it is
+// ready.
+func benchWarm(b *testing.B, p *Process) *Warm {
+	b.Helper()
+	log := &syncBuffer{}
+	wm, err := NewWarm(p.Executable, b.TempDir(), slog.New(slog.NewTextHandler(log, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(wm.Close)
+	wm.Prime(p)
+	spec := newWarmSpec(p.Executable, p.Dir, p.environ())
+	deadline := time.Now().Add(90 * time.Second)
+	for wm.ready(spec) == nil {
+		if time.Now().After(deadline) || strings.Contains(log.String(), "run cold") {
+			b.Fatalf("warm process not ready; log:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polled until the deadline
+	}
+	return wm
 }

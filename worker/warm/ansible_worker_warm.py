@@ -357,7 +357,9 @@ def wait_playbook(pid, job, wake_r, stop):
 
 
 def serve(ctrl, before):
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the tasks' supervisors
+    # The tasks' supervisors are reaped as they end (their CPU time then
+    # counts in this process's, as a cold start's counts in the worker's).
+    signal.signal(signal.SIGCHLD, lambda *_: reap())
     # What the imports made is never collected or walked again: pages stay
     # shared with the children, and a child's walk over its objects (see
     # flush_files) sees only its own.
