@@ -167,3 +167,87 @@ func TestProvisionRetention(t *testing.T) {
 	require.Equal(t, time.Duration(0), st.TTL(), "0 keeps statuses for ever")
 	require.Equal(t, time.Duration(0), a.Events.CachedInfo().Config.MaxAge)
 }
+
+// A message the server refuses for good inside a window (larger than its
+// max_payload) is skipped; the ones around it are stored, in order.
+func TestOutboxSkipsARefusedMessage(t *testing.T) {
+	t.Parallel()
+	js, _ := provisioned(t, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}})
+	ctx := context.Background()
+	ob := NewPublisher(js, nil, slog.New(slog.DiscardHandler)).NewOutbox(ctx)
+	subj := EventSubject("g", "refused")
+	for i := range 100 {
+		data := []byte(itoa(i))
+		if i == 30 {
+			data = make([]byte, 2<<20)
+		}
+		ob.Add(subj, "refused-"+itoa(i), data)
+	}
+	require.Error(t, ob.Close(ctx), "the refusal is reported")
+	cons, err := js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}})
+	require.NoError(t, err)
+	for i := range 100 {
+		if i == 30 {
+			continue
+		}
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		require.NoError(t, err)
+		require.Equal(t, itoa(i), string(m.Data()))
+	}
+}
+
+// While nothing can be stored, Add blocks once maxBytes wait instead of
+// queueing without bound; once the stream is there, every message goes
+// out, in order, and Add returns.
+func TestOutboxBoundsWhatWaits(t *testing.T) {
+	t.Parallel()
+	js, _ := provisioned(t, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}})
+	ctx := context.Background()
+	ob := NewPublisher(js, nil, slog.New(slog.DiscardHandler)).NewOutbox(ctx)
+	ob.maxBytes = 1000
+	added := make(chan int, 1)
+	go func() {
+		n := 0
+		for i := range 30 {
+			ob.Add("later.x", "later-"+itoa(i), make([]byte, 100))
+			n++
+		}
+		added <- n
+	}()
+	checkUntil(t, 10*time.Second, func() bool {
+		ob.mu.Lock()
+		defer ob.mu.Unlock()
+		return ob.bytes >= 900
+	})
+	select {
+	case n := <-added:
+		t.Fatalf("Add did not block: %d added", n)
+	default:
+	}
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LATER", Subjects: []string{"later.>"}})
+	require.NoError(t, err)
+	select {
+	case n := <-added:
+		require.Equal(t, 30, n)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Add stayed blocked after the stream appeared")
+	}
+	require.NoError(t, ob.Close(ctx))
+	st, err := js.Stream(ctx, "LATER")
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(30), info.State.Msgs)
+}
+
+// checkUntil polls cond every 10 ms until it holds or total passes.
+func checkUntil(t *testing.T, total time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(10 * time.Millisecond) // polled until the deadline
+	}
+}
