@@ -21,7 +21,22 @@ type Publisher struct {
 	js      jetstream.JetStream
 	headers nats.Header
 	log     *slog.Logger
+	obs     PublishObserver
 }
+
+// PublishObserver is told of every message a Publisher stored, retried
+// or dropped, for metrics. Its methods must return at once.
+type PublishObserver interface {
+	// Published: n messages stored.
+	Published(n int)
+	// Retried: one publish attempt failed and is tried again.
+	Retried()
+	// Dropped: a message the server refuses for good.
+	Dropped()
+}
+
+// Observe makes p tell obs of what it publishes.
+func (p *Publisher) Observe(obs PublishObserver) { p.obs = obs }
 
 // NewPublisher returns a Publisher that adds headers to every message.
 func NewPublisher(js jetstream.JetStream, headers map[string]string, log *slog.Logger) *Publisher {
@@ -47,12 +62,21 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []b
 		}
 		return err
 	}, func(attempt int, err error) {
+		if p.obs != nil {
+			p.obs.Retried()
+		}
 		if attempt == 1 || attempt%20 == 0 {
 			p.log.Warn("publish failed, retrying", "subject", subject, "attempt", attempt, "err", err)
 		}
 	})
 	if err != nil {
+		if p.obs != nil && ctx.Err() == nil {
+			p.obs.Dropped()
+		}
 		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	if p.obs != nil {
+		p.obs.Published(1)
 	}
 	if attempts > 1 {
 		p.log.Info("publish succeeded after retries", "subject", subject, "attempts", attempts)
@@ -270,6 +294,9 @@ func (p *Publisher) publishWindow(ctx context.Context, msgs []outMsg) error {
 		if f == nil || !acked(wctx, f) {
 			first = min(first, i)
 		}
+	}
+	if p.obs != nil && first > 0 {
+		p.obs.Published(first)
 	}
 	var dropped error
 	for _, m := range msgs[first:] {

@@ -241,7 +241,9 @@ func (r *run) runPlaybook(ctx context.Context, ws *workspace, timeout time.Durat
 		defer hb.Done()
 		r.heartbeat(prog, done)
 	}()
+	r.w.obs.RunStarted()
 	exit, err := r.runAll(ctx, ws, proc, prog, seq, idle)
+	r.w.obs.RunEnded(exit.Warm)
 	r.warm = exit.Warm
 	close(done)
 	hb.Wait()

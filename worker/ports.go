@@ -175,4 +175,26 @@ type Ports struct {
 	RunnerJobs RunnerJobs
 	// Responses answers named-job requests; nil answers none.
 	Responses Responses
+	// Observer is told of each run, for metrics; nil tells nobody.
+	Observer Observer
 }
+
+// Observer is told what the worker does, for metrics. Its methods must
+// return at once.
+type Observer interface {
+	// RunStarted: a playbook run of a task started.
+	RunStarted()
+	// RunEnded: that run ended; warm tells whether its playbook was
+	// forked from a warm process.
+	RunEnded(warm bool)
+	// TaskEnded: a task this worker ran or refused reached final state
+	// after d (from its start; 0 when it never started).
+	TaskEnded(state schemas.State, d time.Duration)
+}
+
+// noObserver is the Observer of a worker without one.
+type noObserver struct{}
+
+func (noObserver) RunStarted()                            {}
+func (noObserver) RunEnded(bool)                          {}
+func (noObserver) TaskEnded(schemas.State, time.Duration) {}

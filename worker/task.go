@@ -267,7 +267,9 @@ func (r *run) finish(state schemas.State, msg string, rc *int) {
 	}
 	r.st.CompletedAt = schemas.NewTime(now)
 	r.st.DurationSeconds = durationSince(r.st.StartedAt, now)
+	took := now.Sub(r.st.StartedAt.Time)
 	r.mu.Unlock()
+	r.w.obs.TaskEnded(state, took)
 	r.runnerStatus(schemas.RunnerStatus{Status: state.RunnerStatus()})
 	r.closeSink()
 	if changed, err := r.record(); err != nil {

@@ -142,7 +142,9 @@ type Worker struct {
 	// warm is nil when warm starts are off or unavailable.
 	warm *Warm
 	// queue bounds the waiting tasks between consumer reads (queueFull).
-	queue    queueBound
+	queue queueBound
+	// obs is Ports.Observer, or one that tells nobody.
+	obs      Observer
 	gitMu    sync.Mutex
 	gitLocks map[string]*sync.Mutex
 	// execProcess runs a playbook; tests of the lifecycle replace it.
@@ -159,6 +161,10 @@ type Worker struct {
 // group or others, or below a directory such a user could swap it in.
 func New(cfg Config, ports Ports, log *slog.Logger) (*Worker, error) {
 	cfg.setDefaults()
+	var obs Observer = noObserver{}
+	if ports.Observer != nil {
+		obs = ports.Observer
+	}
 	if st, err := os.Stat(cfg.PlaybookDir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("playbook directory %q is not a directory", cfg.PlaybookDir)
 	}
@@ -170,7 +176,7 @@ func New(cfg Config, ports Ports, log *slog.Logger) (*Worker, error) {
 		log.Warn("callback plugin not precompiled; each run compiles it", "err", err)
 	}
 	return &Worker{
-		cfg: cfg, ports: ports, log: log.With("worker", cfg.WorkerID, "group", cfg.Group),
+		cfg: cfg, ports: ports, obs: obs, log: log.With("worker", cfg.WorkerID, "group", cfg.Group),
 		pluginDir: dir, gitLocks: map[string]*sync.Mutex{}, running: map[string]context.CancelCauseFunc{},
 		execProcess: func(ctx context.Context, p *Process) (Exit, error) {
 			p.Color = cfg.EventColor // a setting of the worker, not of the task

@@ -17,6 +17,7 @@ import (
 	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/gateway"
 	"github.com/ansible-worker/ansible-worker/jsbridge"
+	"github.com/ansible-worker/ansible-worker/metrics"
 	"github.com/ansible-worker/ansible-worker/retry"
 	"github.com/ansible-worker/ansible-worker/runnerstream"
 	"github.com/ansible-worker/ansible-worker/worker"
@@ -50,8 +51,6 @@ func runAction(c *cli.Context) error {
 	// From here on SIGHUP (systemctl reload) reopens the log file, and
 	// never stops the worker.
 	defer onSIGHUP(c.Context, log, reopenLogHook(logOut, log))()
-
-	warnNotImplemented(cfg, log)
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -88,9 +87,20 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 		return err
 	}
 	defer onSIGHUP(ctx, log, jobs.reload)()
-	w, err := newWorker(ctx, cfg, nc, id, jobs, log)
+	var m *metrics.Metrics
+	if cfg.Worker.HTTPListen != "" {
+		m = metrics.New(cfg.Worker.GroupName, id, appVersion())
+	}
+	w, ports, err := newWorker(ctx, cfg, nc, id, jobs, m, log)
 	if err != nil {
 		return err
+	}
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+	if m != nil {
+		if err := serveMetrics(ctx, runCtx, cfg, nc, w, ports, m, log); err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
 	}
 	// Discoverable (`nats micro ls`, the clients' "no worker" warning).
 	svc, err := jsbridge.RegisterWorker(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, id, appVersion())
@@ -100,8 +110,6 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 	defer func() { _ = svc.Stop() }()
 	stopMirror := runStatusMirror(ctx, cfg, mqttAddr, nc, id, log)
 	defer stopMirror()
-	runCtx, stopRun := context.WithCancelCause(ctx)
-	defer stopRun(nil)
 	gwReady, gwDone := startGateway(runCtx, cfg, nc, stopRun, log)
 	go notifyWhenReady(ctx, allClosed(w.Ready(), gwReady), log)
 	if err := w.Run(runCtx); err != nil {
@@ -121,34 +129,23 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 }
 
 // newWorker provisions the streams and buckets and makes the worker.
-func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, jobs *jobsHolder, log *slog.Logger) (*worker.Worker, error) {
-	ports, err := provisionPorts(ctx, cfg, nc, log.With(componentKey, config.LogNATS))
+func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, jobs *jobsHolder, m *metrics.Metrics, log *slog.Logger) (*worker.Worker, worker.Ports, error) {
+	ports, err := provisionPorts(ctx, cfg, nc, m, log.With(componentKey, config.LogNATS))
 	if err != nil {
-		return nil, err
+		return nil, ports, err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
+		return nil, ports, cli.Exit(fmt.Sprintf("cannot find the ansible-worker binary: %v", err), exitFailed)
 	}
 	wcfg := workerConfig(cfg, id, int(nc.MaxPayload()))
 	wcfg.Supervisor = self
 	wcfg.Jobs = jobs.get
 	w, err := worker.New(wcfg, ports, log.With(componentKey, config.LogWorker))
 	if err != nil {
-		return nil, cli.Exit(err.Error(), exitUsage)
+		return nil, ports, cli.Exit(err.Error(), exitUsage)
 	}
-	return w, nil
-}
-
-// warnNotImplemented warns of keys of features still to come: they are
-// accepted, so configurations can be written ahead, but must not look as if
-// they did something.
-func warnNotImplemented(cfg *config.Config, log *slog.Logger) {
-	for key, set := range map[string]bool{"worker.http_listen": cfg.Worker.HTTPListen != ""} {
-		if set {
-			log.Warn(key + " is not implemented in this version and is ignored")
-		}
-	}
+	return w, ports, nil
 }
 
 // runStatusMirror publishes the group's statuses, retained, on the MQTT
@@ -185,7 +182,7 @@ func runStatusMirror(ctx context.Context, cfg *config.Config, addr string, nc *n
 
 // provisionPorts creates or updates the group's streams, buckets and
 // consumer, and returns the worker's ports over them.
-func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, log *slog.Logger) (worker.Ports, error) {
+func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, m *metrics.Metrics, log *slog.Logger) (worker.Ports, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return worker.Ports{}, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
@@ -197,6 +194,10 @@ func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, log 
 	}
 	pub := jsbridge.NewPublisher(js, cfg.NATS.Headers, log)
 	ports := jsbridge.Ports(nc, assets, names, pub, cfg.SubjectID(), jsbridge.NewStatusStore(assets, log))
+	if m != nil {
+		pub.Observe(m)
+		ports.Observer = m
+	}
 	if cfg.Worker.AllowRunnerJobs {
 		objs, err := jsbridge.OpenJobObjects(ctx, js, names, cfg.NATS.Replicas, cfg.NATS.JobsMaxAgeDuration())
 		if err != nil {
