@@ -109,7 +109,7 @@ func TestCancelNoWorker(t *testing.T) {
 	require.Empty(t, ws)
 
 	// A worker of another group is seen as that group's only.
-	svc, err := jsbridge.RegisterWorker(sys.nc, jsbridge.Names{Prefix: "ansible", Group: "other"}, "w-other", "v1.2.3")
+	svc, err := jsbridge.RegisterWorker(sys.nc, jsbridge.Names{Prefix: "ansible", Group: "other"}, "w-other", "v1.2.3", jsbridge.WorkerOptions{})
 	require.NoError(t, err)
 	defer func() { _ = svc.Stop() }()
 	ws, err = cl.Workers(context.Background(), "other")

@@ -74,7 +74,7 @@ func (s *system) provision(withWorker bool) error {
 	if err != nil || !withWorker {
 		return err
 	}
-	ports := jsbridge.Ports(nc, assets, names, jsbridge.NewPublisher(js, nil, log), names.Group, jsbridge.NewStatusStore(assets, log))
+	ports := jsbridge.Ports(nc, assets, names, jsbridge.NewPublisher(js, nil, log), names.Group, jsbridge.NewStatusStore(assets, log), nil)
 	wk, err := worker.New(worker.Config{
 		Group: names.Group, QueueName: names.TaskSubject(), WorkerID: "test-worker",
 		PlaybookDir: w.PlaybookDirectory, DataDir: filepath.Join(s.dir, "data"),

@@ -53,3 +53,10 @@ func (c *Client) Unattended(ctx context.Context, id string, after time.Duration)
 		}
 	}
 }
+
+// AllWorkers returns the live workers of every group under the client's
+// topic prefix, with what each did so far: those that answer within
+// jsbridge.DiscoveryWait (or before ctx's deadline).
+func (c *Client) AllWorkers(ctx context.Context) ([]jsbridge.WorkerInfo, error) {
+	return jsbridge.AllWorkers(ctx, c.nc, c.names.Prefix)
+}

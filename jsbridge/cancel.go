@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
@@ -31,6 +32,9 @@ type CancelReply = schemas.CancelReply
 type CancelHandlers struct {
 	Local  func(id string)
 	Decide func(ctx context.Context, id string) CancelReply
+	// Service, when set, serves Decide as its endpoint "cancel" (with the
+	// same subject and queue group) instead of a plain subscription.
+	Service micro.Service
 }
 
 // ServeCancels subscribes to the group's cancel subject,
@@ -46,12 +50,26 @@ func ServeCancels(nc *nats.Conn, names Names, h CancelHandlers) (func(), error) 
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", names.CancelWildcard(), err)
 	}
-	one, err := nc.QueueSubscribe(names.CancelWildcard(), names.Consumer()+"-cancel", func(m *nats.Msg) {
+	decide := func(subject string) []byte {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		r := h.Decide(ctx, idOf(m.Subject))
+		b, _ := json.Marshal(h.Decide(ctx, idOf(subject)))
+		return b
+	}
+	if h.Service != nil {
+		// The endpoint goes when the service stops.
+		err = h.Service.AddEndpoint("cancel", micro.HandlerFunc(func(req micro.Request) {
+			_ = req.Respond(decide(req.Subject()))
+		}), micro.WithEndpointSubject(names.CancelWildcard()), micro.WithEndpointQueueGroup(names.Consumer()+"-cancel"))
+		if err != nil {
+			_ = all.Unsubscribe()
+			return nil, fmt.Errorf("cancel endpoint: %w", err)
+		}
+		return func() { _ = all.Unsubscribe() }, nil
+	}
+	one, err := nc.QueueSubscribe(names.CancelWildcard(), names.Consumer()+"-cancel", func(m *nats.Msg) {
+		b := decide(m.Subject)
 		if m.Reply != "" {
-			b, _ := json.Marshal(r)
 			_ = m.Respond(b)
 		}
 	})

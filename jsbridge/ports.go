@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/ansible-worker/ansible-worker/schemas"
 	"github.com/ansible-worker/ansible-worker/worker"
@@ -14,11 +15,14 @@ import (
 // Ports returns the worker's ports over NATS for the provisioned group:
 // the queue, the status ledger, the cancel service and the run sinks that
 // publish events and runner statuses under subjectID.
-func Ports(nc *nats.Conn, a *Assets, names Names, pub *Publisher, subjectID string, store *StatusStore) worker.Ports {
+//
+// svc, when not nil, is the worker's micro service: its cancel decisions
+// are served as the service's endpoint "cancel".
+func Ports(nc *nats.Conn, a *Assets, names Names, pub *Publisher, subjectID string, store *StatusStore, svc micro.Service) worker.Ports {
 	return worker.Ports{
 		Source:    NewQueue(a, names, nc),
 		Ledger:    store,
-		Cancels:   CancelService{nc: nc, names: names, claims: a.Claims},
+		Cancels:   CancelService{nc: nc, names: names, claims: a.Claims, svc: svc},
 		Sinks:     &RunSinks{pub: pub, subjectID: subjectID},
 		Responses: NewResponses(pub.js, names),
 	}
@@ -30,6 +34,9 @@ type CancelService struct {
 	names Names
 	// claims holds the cancel markers; nil watches none.
 	claims jetstream.KeyValue
+	// svc serves the decisions as its endpoint "cancel"; nil: a plain
+	// queue subscription does.
+	svc micro.Service
 }
 
 // Serve subscribes the two sides of cancelling: local on every worker,
@@ -37,7 +44,7 @@ type CancelService struct {
 // recorded from now on: a cancel whose request this worker missed (it
 // was reconnecting) still reaches a task it runs.
 func (c CancelService) Serve(local func(string), decide func(context.Context, string) schemas.CancelReply) (func(), error) {
-	stop, err := ServeCancels(c.nc, c.names, CancelHandlers{Local: local, Decide: decide})
+	stop, err := ServeCancels(c.nc, c.names, CancelHandlers{Local: local, Decide: decide, Service: c.svc})
 	if err != nil || c.claims == nil {
 		return stop, err
 	}

@@ -24,10 +24,10 @@ go test -count=1 -timeout 15m "$@" ./test
 AW_TEST_WARM_START=false go test -count=1 -timeout 15m "$@" ./test
 # Counts of runs, not durations: with a -fuzztime duration, Go 1.26's fuzz
 # coordinator can fail a clean run with "context deadline exceeded"
-# (go.dev/issue/75804, fixed in Go 1.27). Each count is about 10 s here;
+# (go.dev/issue/75804, fixed in Go 1.27). Each count is about 5 s here;
 # FUZZTIME (e.g. 60s or 500000x) overrides them all. Minimizing a new
 # input is kept short so it does not stretch a run.
-for target in schemas:FuzzParseTaskRequest:200000x schemas:FuzzParseRequest:60000x schemas:FuzzJobResponse:40000x config:FuzzLoadConfig:8000x worker:FuzzTaskIsData:200000x runnerstream:FuzzReader:3000x runnerstream:FuzzCmdline:50000x; do
+for target in schemas:FuzzParseTaskRequest:100000x schemas:FuzzParseRequest:30000x schemas:FuzzJobResponse:20000x config:FuzzLoadConfig:4000x worker:FuzzTaskIsData:100000x runnerstream:FuzzReader:1500x runnerstream:FuzzCmdline:25000x; do
   IFS=: read -r pkg fn count <<<"$target"
   go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-$count}" -fuzzminimizetime 2s "./$pkg"
 done

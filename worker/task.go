@@ -270,6 +270,7 @@ func (r *run) finish(state schemas.State, msg string, rc *int) {
 	took := now.Sub(r.st.StartedAt.Time)
 	r.mu.Unlock()
 	r.w.obs.TaskEnded(state, took)
+	r.w.countEnded(state)
 	r.runnerStatus(schemas.RunnerStatus{Status: state.RunnerStatus()})
 	r.closeSink()
 	if changed, err := r.record(); err != nil {

@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ansible-worker/ansible-worker/config"
 	"github.com/ansible-worker/ansible-worker/retry"
+	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
 // Causes with which a running task's context is cancelled.
@@ -144,7 +146,9 @@ type Worker struct {
 	// queue bounds the waiting tasks between consumer reads (queueFull).
 	queue queueBound
 	// obs is Ports.Observer, or one that tells nobody.
-	obs      Observer
+	obs Observer
+	// ended counts the tasks that reached each final state here.
+	ended    sync.Map // schemas.State → *atomic.Int64
 	gitMu    sync.Mutex
 	gitLocks map[string]*sync.Mutex
 	// execProcess runs a playbook; tests of the lifecycle replace it.
@@ -314,6 +318,37 @@ func (w *Worker) slot(pull, tasks, life context.Context) {
 		failures = 0
 		w.handle(tasks, life, d)
 	}
+}
+
+// Stats is what a worker did so far.
+type Stats struct {
+	// Running is how many tasks run now.
+	Running int `json:"running"`
+	// Concurrency is how many tasks it runs at most.
+	Concurrency int `json:"concurrency"`
+	// Ended counts the tasks that reached each final state here.
+	Ended map[schemas.State]int64 `json:"ended"`
+}
+
+// Stats returns what the worker did so far (for discovery and metrics).
+func (w *Worker) Stats() Stats {
+	w.mu.Lock()
+	st := Stats{Running: len(w.running), Concurrency: w.cfg.Concurrency, Ended: map[schemas.State]int64{}}
+	w.mu.Unlock()
+	for _, s := range []schemas.State{schemas.StateSuccess, schemas.StateFailed, schemas.StateCancelled, schemas.StateTimeout} {
+		st.Ended[s] = 0
+	}
+	w.ended.Range(func(k, v any) bool {
+		st.Ended[k.(schemas.State)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return st
+}
+
+// countEnded counts a task that reached state.
+func (w *Worker) countEnded(state schemas.State) {
+	n, _ := w.ended.LoadOrStore(state, &atomic.Int64{})
+	n.(*atomic.Int64).Add(1)
 }
 
 // Cancel stops a task running on this worker. It reports whether it was here.

@@ -123,6 +123,7 @@ func newApp() *cli.App {
 			watchCommand(),
 			tasksCommand(),
 			cancelCommand(),
+			workersCommand(),
 			gatewayCommand(),
 			transmitCommand(),
 			jobWorkerCommand(),

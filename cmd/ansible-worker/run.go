@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ansible-worker/ansible-worker/client"
@@ -91,10 +93,22 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 	if cfg.Worker.HTTPListen != "" {
 		m = metrics.New(cfg.Worker.GroupName, id, appVersion())
 	}
-	w, ports, err := newWorker(ctx, cfg, nc, id, jobs, m, log)
+	// Discoverable (`nats micro ls`, `workers`, the clients' "no worker"
+	// warning), with its stats, and the endpoints cancel and status.
+	var running atomic.Pointer[worker.Worker]
+	svc, err := jsbridge.RegisterWorker(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, id,
+		appVersion(), jsbridge.WorkerOptions{Concurrency: cfg.Worker.Concurrency, Stats: func() jsbridge.WorkerStats {
+			return workerStats(running.Load())
+		}})
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	defer func() { _ = svc.Stop() }()
+	w, ports, err := newWorker(ctx, cfg, nc, id, jobs, m, svc, log)
 	if err != nil {
 		return err
 	}
+	running.Store(w)
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 	if m != nil {
@@ -102,12 +116,6 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 			return cli.Exit(err.Error(), exitUsage)
 		}
 	}
-	// Discoverable (`nats micro ls`, the clients' "no worker" warning).
-	svc, err := jsbridge.RegisterWorker(nc, jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}, id, appVersion())
-	if err != nil {
-		return cli.Exit(err.Error(), exitFailed)
-	}
-	defer func() { _ = svc.Stop() }()
 	stopMirror := runStatusMirror(ctx, cfg, mqttAddr, nc, id, log)
 	defer stopMirror()
 	gwReady, gwDone := startGateway(runCtx, cfg, nc, stopRun, log)
@@ -129,8 +137,8 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 }
 
 // newWorker provisions the streams and buckets and makes the worker.
-func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, jobs *jobsHolder, m *metrics.Metrics, log *slog.Logger) (*worker.Worker, worker.Ports, error) {
-	ports, err := provisionPorts(ctx, cfg, nc, m, log.With(componentKey, config.LogNATS))
+func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, jobs *jobsHolder, m *metrics.Metrics, svc micro.Service, log *slog.Logger) (*worker.Worker, worker.Ports, error) {
+	ports, err := provisionPorts(ctx, cfg, nc, m, svc, log.With(componentKey, config.LogNATS))
 	if err != nil {
 		return nil, ports, err
 	}
@@ -180,9 +188,23 @@ func runStatusMirror(ctx context.Context, cfg *config.Config, addr string, nc *n
 	return func() { cancel(); <-done }
 }
 
+// workerStats is what the worker's service reports of w (nil: starting).
+func workerStats(w *worker.Worker) jsbridge.WorkerStats {
+	out := jsbridge.WorkerStats{Ended: map[string]int64{}}
+	if w == nil {
+		return out
+	}
+	st := w.Stats()
+	out.Running = st.Running
+	for s, n := range st.Ended {
+		out.Ended[string(s)] = n
+	}
+	return out
+}
+
 // provisionPorts creates or updates the group's streams, buckets and
 // consumer, and returns the worker's ports over them.
-func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, m *metrics.Metrics, log *slog.Logger) (worker.Ports, error) {
+func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, m *metrics.Metrics, svc micro.Service, log *slog.Logger) (worker.Ports, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return worker.Ports{}, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
@@ -193,7 +215,11 @@ func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, m *m
 		return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
 	}
 	pub := jsbridge.NewPublisher(js, cfg.NATS.Headers, log)
-	ports := jsbridge.Ports(nc, assets, names, pub, cfg.SubjectID(), jsbridge.NewStatusStore(assets, log))
+	store := jsbridge.NewStatusStore(assets, log)
+	ports := jsbridge.Ports(nc, assets, names, pub, cfg.SubjectID(), store, svc)
+	if err := jsbridge.AddStatusEndpoint(svc, names, store); err != nil {
+		return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
+	}
 	if m != nil {
 		pub.Observe(m)
 		ports.Observer = m
