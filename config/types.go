@@ -460,6 +460,10 @@ type EmbeddedConfig struct {
 	MQTTListen string `yaml:"mqtt_listen"`
 	// StoreDir holds JetStream's data. Default "./data".
 	StoreDir string `yaml:"store_dir"`
+	// ConfigFile is a plain nats-server configuration file (cluster,
+	// routes, accounts, limits); what it sets wins over Listen,
+	// MQTTListen and StoreDir. "" means none.
+	ConfigFile string `yaml:"config_file"`
 }
 
 // seconds converts a number of seconds to a time.Duration: 0 for a

@@ -175,6 +175,13 @@ func checkEmbedded(p *problems, e EmbeddedConfig) {
 	if e.StoreDir == "" {
 		p.addf("nats.embedded.store_dir: must not be empty")
 	}
+	if e.ConfigFile != "" {
+		if st, err := os.Stat(e.ConfigFile); err != nil {
+			p.addf("nats.embedded.config_file: %w", err)
+		} else if !st.Mode().IsRegular() {
+			p.addf("nats.embedded.config_file: %s is not a regular file", e.ConfigFile)
+		}
+	}
 }
 
 // checkServerURL checks one NATS server URL. Its messages never contain

@@ -52,12 +52,11 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := c.NATS.Embedded
 	opts, err := embeddedOptions(c)
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockStore(e.StoreDir)
+	lock, err := lockStore(opts.StoreDir)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +69,7 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 	srv.SetLoggerV2(logger, false, false, false)
 	if err := startServer(srv, logger); err != nil {
 		lock.release()
-		return nil, fmt.Errorf("embedded NATS server on %s (store %s): %w", e.Listen, e.StoreDir, err)
+		return nil, fmt.Errorf("embedded NATS server on %s (store %s): %w", net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port)), opts.StoreDir, err)
 	}
 	emb := &Embedded{srv: srv, lock: lock, clientURL: "nats://" + config.ConnectAddr(hostPortOf(srv.ClientURL()))}
 	if addr := srv.Addr(); addr != nil {
@@ -83,7 +82,7 @@ func StartEmbedded(c *config.Config, log *slog.Logger) (*Embedded, error) {
 		// was given; ReadyForConnections has waited for that.
 		emb.mqttAddr = config.ConnectAddr(net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port)))
 	}
-	log.Debug("embedded NATS server ready", "url", emb.clientURL, "mqtt", emb.mqttAddr, "store_dir", e.StoreDir)
+	log.Debug("embedded NATS server ready", "url", emb.clientURL, "mqtt", emb.mqttAddr, "store_dir", opts.StoreDir)
 	return emb, nil
 }
 
@@ -97,33 +96,48 @@ func embeddedOptions(c *config.Config) (*server.Options, error) {
 	if e.StoreDir == "" {
 		return nil, errors.New("nats.embedded.store_dir is empty")
 	}
-	opts := &server.Options{
-		ServerName: "ansible-worker-" + serverNameSafe(hostnameOr("localhost")),
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   e.StoreDir,
-		NoSigs:     true,
-		NoLog:      true,
+	opts := &server.Options{}
+	if e.ConfigFile != "" {
+		if opts, err = server.ProcessConfigFile(e.ConfigFile); err != nil {
+			return nil, fmt.Errorf("%w: nats.embedded.config_file: %w", ErrSettings, err)
+		}
 	}
-	if e.MQTTListen != "" {
+	// The file's settings win; ours fill what it leaves unset.
+	if opts.ServerName == "" {
+		opts.ServerName = "ansible-worker-" + serverNameSafe(hostnameOr("localhost"))
+	}
+	if opts.Host == "" && opts.Port == 0 {
+		opts.Host, opts.Port = host, port
+	}
+	if opts.StoreDir == "" {
+		opts.StoreDir = e.StoreDir
+	}
+	opts.JetStream, opts.NoSigs, opts.NoLog = true, true, true
+	if e.MQTTListen != "" && opts.MQTT.Port == 0 {
 		mh, mp, err := listenAddr(e.MQTTListen)
 		if err != nil {
 			return nil, fmt.Errorf("nats.embedded.mqtt_listen: %w", err)
 		}
 		opts.MQTT.Host, opts.MQTT.Port = mh, mp
 	}
-	switch {
-	case c.NATS.Token != "":
-		opts.Authorization = c.NATS.Token
-	case c.NATS.Username != "":
-		opts.Username, opts.Password = c.NATS.Username, c.NATS.Password
+	if opts.Authorization == "" && opts.Username == "" && len(opts.Users) == 0 && len(opts.Nkeys) == 0 && len(opts.Accounts) == 0 {
+		switch {
+		case c.NATS.Token != "":
+			opts.Authorization = c.NATS.Token
+		case c.NATS.Username != "":
+			opts.Username, opts.Password = c.NATS.Username, c.NATS.Password
+		}
 	}
 	return opts, nil
 }
 
-// startServer starts srv and waits until it takes connections or reports a
-// fatal error; on failure the server is shut down.
+// CheckEmbedded reads the embedded server's settings as StartEmbedded
+// would, nats.embedded.config_file included, without starting it.
+func CheckEmbedded(c *config.Config) error {
+	_, err := embeddedOptions(c)
+	return err
+}
+
 func startServer(srv *server.Server, logger *serverLog) error {
 	started := make(chan struct{})
 	go func() {

@@ -3,9 +3,11 @@ package jsbridge
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,4 +325,30 @@ func TestEmbeddedStoreLocked(t *testing.T) {
 	e.Shutdown()
 	// Shutdown gives the store up.
 	startEmbedded(t, c)
+}
+
+// nats.embedded.config_file: what the nats-server file sets wins (its name,
+// port and limits); what it leaves unset comes from the worker's settings;
+// JetStream is on. A file nats-server cannot read is a settings error.
+func TestEmbeddedConfigFile(t *testing.T) {
+	c := embeddedConfig(t, false)
+	file := filepath.Join(t.TempDir(), "nats.conf")
+	require.NoError(t, os.WriteFile(file, []byte("server_name: node-a\nlisten: \"127.0.0.1:-1\"\nmax_payload: 2MB\n"), 0o600))
+	c.NATS.Embedded.ConfigFile = file
+	c.NATS.Embedded.Listen = "127.0.0.1:1" // the file's listen wins
+	e := startEmbedded(t, c)
+	require.Equal(t, "node-a", e.Server().Name())
+	require.NotEqual(t, "nats://127.0.0.1:1", e.ClientURL())
+	nc := connect(t, clientConfig(c, e))
+	require.Equal(t, int64(2<<20), nc.MaxPayload())
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, err = Provision(context.Background(), js, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err, "JetStream is on, with the worker's store_dir")
+	require.DirExists(t, filepath.Join(c.NATS.Embedded.StoreDir, "jetstream"))
+
+	require.NoError(t, os.WriteFile(file, []byte("cluster { name: \n"), 0o600))
+	err = CheckEmbedded(c)
+	require.ErrorIs(t, err, ErrSettings)
+	require.ErrorContains(t, err, "nats.embedded.config_file")
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,4 +37,26 @@ mqtt:
 	}
 	require.NotContains(t, errOut, "CFG-SECRET")
 	require.NotContains(t, errOut, "!!str")
+}
+
+// nats.embedded.config_file that is missing, or that nats-server cannot
+// read, is a configuration error: validate and run exit 2 and say why.
+func TestCLIEmbeddedConfigFileErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "nats.conf")
+	require.NoError(t, os.WriteFile(bad, []byte("cluster { name: \n"), 0o600))
+	for file, want := range map[string]string{
+		filepath.Join(dir, "missing.conf"): "nats.embedded.config_file:",
+		bad:                                "nats.embedded.config_file:",
+	} {
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("worker:\n  playbook_directory: %s\n  data_dir: %s\nnats:\n  embedded:\n    enabled: true\n    listen: 127.0.0.1:-1\n    store_dir: %s\n    config_file: %s\n",
+			playbookDir(t), filepath.Join(dir, "data"), filepath.Join(dir, "store"), file)), 0o600))
+		for _, cmd := range [][]string{{"validate", "-c", cfg}, {"run", "-c", cfg}} {
+			_, errOut, code := runCLI(t, cmd...)
+			require.Equal(t, 2, code, "%v %s: %s", cmd, file, errOut)
+			require.Contains(t, errOut, want, "%v", cmd)
+		}
+	}
 }

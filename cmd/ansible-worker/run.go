@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -62,6 +63,9 @@ func runAction(c *cli.Context) error {
 	if cfg.NATS.Embedded.Enabled {
 		embLog := log.With(componentKey, config.LogEmbedded)
 		emb, err := jsbridge.StartEmbedded(cfg, embLog)
+		if errors.Is(err, jsbridge.ErrSettings) {
+			return cli.Exit(err.Error(), exitUsage)
+		}
 		if err != nil {
 			return cli.Exit(err.Error(), exitFailed)
 		}

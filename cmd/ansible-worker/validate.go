@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ansible-worker/ansible-worker/jsbridge"
 )
 
 func validateCommand() *cli.Command {
@@ -22,6 +24,11 @@ func validateAction(c *cli.Context) error {
 	}
 	if _, err := cfg.LoadJobs(); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
+	}
+	if cfg.NATS.Embedded.Enabled {
+		if err := jsbridge.CheckEmbedded(cfg); err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
 	}
 	out, err := cfg.YAML()
 	if err != nil {
