@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -352,3 +353,34 @@ func TestEmbeddedConfigFile(t *testing.T) {
 	require.ErrorIs(t, err, ErrSettings)
 	require.ErrorContains(t, err, "nats.embedded.config_file")
 }
+
+// The cluster example's nats-server files are valid ones of a three-node
+// cluster, and its worker configurations load (the embedded one with
+// node-a.conf where the host would have it).
+func TestClusterExamples(t *testing.T) {
+	for _, n := range []string{"a", "b", "c"} {
+		opts, err := server.ProcessConfigFile("../examples/cluster/node-" + n + ".conf")
+		require.NoError(t, err, n)
+		require.Equal(t, "node-"+n, opts.ServerName)
+		require.Equal(t, "ansible", opts.Cluster.Name)
+		require.Len(t, opts.Routes, 3)
+		require.Equal(t, "/var/lib/nats/node-"+n, opts.StoreDir)
+	}
+	c, err := config.LoadConfig("../examples/cluster/config.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, 3, c.NATS.Replicas)
+	require.Len(t, c.NATS.Servers, 3)
+
+	b, err := os.ReadFile("../examples/cluster/config.embedded.yaml")
+	require.NoError(t, err)
+	conf, err := filepath.Abs("../examples/cluster/node-a.conf")
+	require.NoError(t, err)
+	local := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(local, []byte(strings.Replace(string(b), "/etc/ansible-worker/node-a.conf", conf, 1)), 0o600))
+	c, err = config.LoadConfig(local, noEnv)
+	require.NoError(t, err)
+	require.NoError(t, CheckEmbedded(c))
+}
+
+// noEnv is an environment without any variable.
+func noEnv(string) (string, bool) { return "", false }
