@@ -121,22 +121,42 @@ func (sv *supervisor) run(j job, stdout *os.File, extra []*os.File) (int, error)
 	if err := writeMsg(sv.conn, j, append([]*os.File{stdout}, extra...)...); err != nil {
 		return 0, fmt.Errorf("send job to supervisor: %w", err)
 	}
-	var r svReply
-	if _, err := readMsg(sv.conn, &r); err != nil {
+	pid, err := readPID(sv.conn)
+	if err != nil {
 		return 0, fmt.Errorf("supervisor: %w", err)
 	}
-	return r.PID, nil
+	return pid, nil
 }
 
 // wait returns the job's exit code: the playbook's, or 128+n when signal n
 // ended it. ok is false when the supervisor ended without saying; the code
 // is then the supervisor's own (-1 when a signal killed it).
 func (sv *supervisor) wait() (code int, ok bool) {
-	var r svReply
-	if _, err := readMsg(sv.conn, &r); err == nil && r.Exit != nil {
-		return *r.Exit, true
+	if code, ok := readExit(sv.conn); ok {
+		return code, true
 	}
 	sv.conn.Close()
 	_ = sv.cmd.Wait()
 	return sv.cmd.ProcessState.ExitCode(), false
+}
+
+// readPID reads a task supervisor's first report on a job (a Go
+// supervisor's or a warm process's task supervisor's): the playbook's pid,
+// 0 when it could not start.
+func readPID(c *net.UnixConn) (int, error) {
+	var r svReply
+	if _, err := readMsg(c, &r); err != nil {
+		return 0, err
+	}
+	return r.PID, nil
+}
+
+// readExit reads its last report: the job's exit code; ok is false when
+// the supervisor ended without saying.
+func readExit(c *net.UnixConn) (code int, ok bool) {
+	var r svReply
+	if _, err := readMsg(c, &r); err != nil || r.Exit == nil {
+		return 0, false
+	}
+	return *r.Exit, true
 }

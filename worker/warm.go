@@ -379,13 +379,21 @@ func (z *zygote) fork(j job, out, events *os.File) (st *started, served int, err
 		jc.Close()
 		return nil, 0, err
 	}
-	sv := &jobConn{conn: jc}
-	pid, err := sv.started()
+	pid, err := readPID(jc)
 	if err != nil {
 		jc.Close()
 		return nil, 0, fmt.Errorf("warm task: %w", err)
 	}
-	return &started{warm: true, group: pid, sup: r.PID, wait: sv.wait}, served, nil
+	// A supervisor that ended without saying was killed: -1, as for a
+	// cold start's process a signal killed.
+	wait := func() (int, error) {
+		defer jc.Close()
+		if code, ok := readExit(jc); ok {
+			return code, nil
+		}
+		return -1, nil
+	}
+	return &started{warm: true, group: pid, sup: r.PID, wait: wait}, served, nil
 }
 
 // request sends one request and reads the answer, one at a time.
@@ -401,27 +409,4 @@ func (z *zygote) request(j job, files ...*os.File) (warmReply, int, error) {
 	}
 	z.tasks++
 	return r, z.tasks, nil
-}
-
-// jobConn is the socket on which a task's supervisor reports.
-type jobConn struct{ conn *net.UnixConn }
-
-// started reads the playbook's pid.
-func (c *jobConn) started() (int, error) {
-	var r svReply
-	if _, err := readMsg(c.conn, &r); err != nil {
-		return 0, err
-	}
-	return r.PID, nil
-}
-
-// wait reads the exit code: -1, as for a process a signal killed, when the
-// supervisor ended without saying.
-func (c *jobConn) wait() (int, error) {
-	defer c.conn.Close()
-	var r svReply
-	if _, err := readMsg(c.conn, &r); err == nil && r.Exit != nil {
-		return *r.Exit, nil
-	}
-	return -1, nil
 }

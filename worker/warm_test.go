@@ -49,7 +49,7 @@ type warmBundle struct {
 
 // startWarm primes a warm process for tasks like p and waits until it is
 // ready; it is closed when the test ends.
-func startWarm(t *testing.T, p *Process) *warmBundle {
+func startWarm(t testing.TB, p *Process) *warmBundle {
 	t.Helper()
 	b := &warmBundle{log: &syncBuffer{}}
 	wm, err := NewWarm(p.Executable, t.TempDir(), slog.New(slog.NewTextHandler(b.log, nil)))
@@ -62,7 +62,7 @@ func startWarm(t *testing.T, p *Process) *warmBundle {
 }
 
 // waitReady waits until the warm process for p is ready.
-func (b *warmBundle) waitReady(t *testing.T, p *Process) {
+func (b *warmBundle) waitReady(t testing.TB, p *Process) {
 	t.Helper()
 	spec := newWarmSpec(p.Executable, p.Dir, p.environ())
 	deadline := time.Now().Add(90 * time.Second)
@@ -102,6 +102,19 @@ func warmProcess(t *testing.T, dir, playbook string, lines *[]string, args ...st
 	}
 }
 
+// warmPlaybook writes playbook as pb.yml of a new directory and returns a
+// Process running it, collecting its output lines, with a ready warm
+// process.
+func warmPlaybook(t *testing.T, playbook string, lines *[]string) (*Process, *warmBundle) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pb.yml"), playbook)
+	p := warmProcess(t, dir, "pb.yml", lines)
+	b := startWarm(t, p)
+	p.Warm = b.warm
+	return p, b
+}
+
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
@@ -113,8 +126,8 @@ func writeFile(t *testing.T, path, text string) {
 // of them; each gets its own temporary directory, removed at its end.
 func TestWarmStartRunsPlaybooks(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+	var warmLines, coldLines []string
+	p, b := warmPlaybook(t, `- hosts: all
   gather_facts: false
   tasks:
     - debug:
@@ -123,11 +136,7 @@ func TestWarmStartRunsPlaybooks(t *testing.T) {
         msg: "shuffled {{ range(40) | list | shuffle | join(',') }}"
     - command: "false"
       when: fail | default(false) | bool
-`)
-	var warmLines, coldLines []string
-	p := warmProcess(t, dir, "pb.yml", &warmLines)
-	b := startWarm(t, p)
-	p.Warm = b.warm
+`, &warmLines)
 	draws, shuffles := map[string]bool{}, map[string]bool{}
 	for range 2 {
 		warmLines = nil
@@ -145,7 +154,7 @@ func TestWarmStartRunsPlaybooks(t *testing.T) {
 	require.Len(t, draws, 2, "two tasks draw different random numbers")
 	require.Len(t, shuffles, 2, "the random module is seeded again in each task: %v", shuffles)
 
-	cold := warmProcess(t, dir, "pb.yml", &coldLines)
+	cold := warmProcess(t, p.Dir, "pb.yml", &coldLines)
 	cold.Env = p.Env
 	exit, err := cold.Run(context.Background())
 	require.NoError(t, err)
@@ -202,17 +211,13 @@ func lineWith(lines []string, marker string) string {
 // the new file.
 func TestWarmStartFollowsConfigChanges(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+	var lines []string
+	p, b := warmPlaybook(t, `- hosts: all
   gather_facts: false
   tasks:
     - debug:
         msg: "timeout={{ lookup('ansible.builtin.config', 'DEFAULT_TIMEOUT') }}"
-`)
-	var lines []string
-	p := warmProcess(t, dir, "pb.yml", &lines)
-	b := startWarm(t, p)
-	p.Warm = b.warm
+`, &lines)
 	run := func() (Exit, string) {
 		t.Helper()
 		lines = nil
@@ -226,7 +231,7 @@ func TestWarmStartFollowsConfigChanges(t *testing.T) {
 	require.Equal(t, "timeout=10", got, "Ansible's default")
 
 	for _, timeout := range []string{"33", "444"} {
-		writeFile(t, filepath.Join(dir, "ansible.cfg"), "[defaults]\ntimeout = "+timeout+"\n")
+		writeFile(t, filepath.Join(p.Dir, "ansible.cfg"), "[defaults]\ntimeout = "+timeout+"\n")
 		exit, got = run()
 		require.False(t, exit.Warm, "the warm process read the old file: this task starts cold")
 		require.Equal(t, "timeout="+timeout, got)
@@ -235,7 +240,7 @@ func TestWarmStartFollowsConfigChanges(t *testing.T) {
 		require.True(t, exit.Warm)
 		require.Equal(t, "timeout="+timeout, got, "the new warm process read the new file")
 	}
-	require.Contains(t, b.log.String(), "a file Ansible read changed: "+filepath.Join(dir, "ansible.cfg"))
+	require.Contains(t, b.log.String(), "a file Ansible read changed: "+filepath.Join(p.Dir, "ansible.cfg"))
 }
 
 // The warm process killed while a task it forked runs: the task runs on
@@ -244,16 +249,12 @@ func TestWarmStartFollowsConfigChanges(t *testing.T) {
 // line, and a new warm process takes over.
 func TestWarmProcessKilledMidTask(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+	var lines []string
+	p, b := warmPlaybook(t, `- hosts: all
   gather_facts: false
   tasks:
     - shell: "setsid sleep 71.25 > /dev/null 2>&1 < /dev/null & sleep 2.75; echo slept"
-`)
-	var lines []string
-	p := warmProcess(t, dir, "pb.yml", &lines)
-	b := startWarm(t, p)
-	p.Warm = b.warm
+`, &lines)
 	b.warm.mu.Lock()
 	zygotePID := b.warm.cur.cmd.Process.Pid
 	b.warm.mu.Unlock()
@@ -297,17 +298,13 @@ func TestWarmProcessKilledMidTask(t *testing.T) {
 // exit code, nothing left behind, even what ignored SIGINT.
 func TestWarmStartStopsAsCold(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "pb.yml"), `- hosts: all
+	var warmLines, coldLines []string
+	p, _ := warmPlaybook(t, `- hosts: all
   gather_facts: false
   tasks:
     - shell: "trap '' INT; echo started; sleep 72.5"
-`)
-	var warmLines, coldLines []string
-	p := warmProcess(t, dir, "pb.yml", &warmLines)
-	b := startWarm(t, p)
-	p.Warm = b.warm
-	cold := warmProcess(t, dir, "pb.yml", &coldLines)
+`, &warmLines)
+	cold := warmProcess(t, p.Dir, "pb.yml", &coldLines)
 	cold.Env = p.Env
 	stop := func(p *Process) Exit {
 		t.Helper()
@@ -333,22 +330,4 @@ func TestWarmStartStopsAsCold(t *testing.T) {
 
 // benchWarm primes a warm process for runs like p and waits until it is
 // ready.
-func benchWarm(b *testing.B, p *Process) *Warm {
-	b.Helper()
-	log := &syncBuffer{}
-	wm, err := NewWarm(p.Executable, b.TempDir(), slog.New(slog.NewTextHandler(log, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(wm.Close)
-	wm.Prime(p)
-	spec := newWarmSpec(p.Executable, p.Dir, p.environ())
-	deadline := time.Now().Add(90 * time.Second)
-	for wm.ready(spec) == nil {
-		if time.Now().After(deadline) || strings.Contains(log.String(), "run cold") {
-			b.Fatalf("warm process not ready; log:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polled until the deadline
-	}
-	return wm
-}
+func benchWarm(b *testing.B, p *Process) *Warm { return startWarm(b, p).warm }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -147,8 +146,7 @@ type Worker struct {
 	queue queueBound
 	// obs is Ports.Observer, or one that tells nobody.
 	obs Observer
-	// ended counts the tasks that reached each final state here.
-	ended    sync.Map // schemas.State → *atomic.Int64
+
 	gitMu    sync.Mutex
 	gitLocks map[string]*sync.Mutex
 	// execProcess runs a playbook; tests of the lifecycle replace it.
@@ -157,6 +155,8 @@ type Worker struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
+	// ended counts the tasks that reached each final state here.
+	ended map[schemas.State]int64
 }
 
 // New checks the configuration and installs the callback plugin. It refuses
@@ -182,6 +182,7 @@ func New(cfg Config, ports Ports, log *slog.Logger) (*Worker, error) {
 	return &Worker{
 		cfg: cfg, ports: ports, obs: obs, log: log.With("worker", cfg.WorkerID, "group", cfg.Group),
 		pluginDir: dir, gitLocks: map[string]*sync.Mutex{}, running: map[string]context.CancelCauseFunc{},
+		ended: map[schemas.State]int64{},
 		execProcess: func(ctx context.Context, p *Process) (Exit, error) {
 			p.Color = cfg.EventColor // a setting of the worker, not of the task
 			return p.Run(ctx)
@@ -333,22 +334,19 @@ type Stats struct {
 // Stats returns what the worker did so far (for discovery and metrics).
 func (w *Worker) Stats() Stats {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	st := Stats{Running: len(w.running), Concurrency: w.cfg.Concurrency, Ended: map[schemas.State]int64{}}
-	w.mu.Unlock()
 	for _, s := range []schemas.State{schemas.StateSuccess, schemas.StateFailed, schemas.StateCancelled, schemas.StateTimeout} {
-		st.Ended[s] = 0
+		st.Ended[s] = w.ended[s]
 	}
-	w.ended.Range(func(k, v any) bool {
-		st.Ended[k.(schemas.State)] = v.(*atomic.Int64).Load()
-		return true
-	})
 	return st
 }
 
 // countEnded counts a task that reached state.
 func (w *Worker) countEnded(state schemas.State) {
-	n, _ := w.ended.LoadOrStore(state, &atomic.Int64{})
-	n.(*atomic.Int64).Add(1)
+	w.mu.Lock()
+	w.ended[state]++
+	w.mu.Unlock()
 }
 
 // Cancel stops a task running on this worker. It reports whether it was here.
