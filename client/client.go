@@ -191,8 +191,9 @@ func (c *Client) statusStore(ctx context.Context) (*jsbridge.StatusStore, error)
 }
 
 // openBuckets binds to the status and claims buckets. When one is missing
-// (nothing ever ran on this server), it creates every stream and bucket the
-// way a worker does, so a task can wait for the first worker.
+// (nothing ever ran on this server), it creates the streams and buckets
+// that are missing the way a worker does, so a task can wait for the first
+// worker.
 func (c *Client) openBuckets(ctx context.Context) (*jsbridge.Assets, error) {
 	status, err := c.js.KeyValue(ctx, jsbridge.StatusBucket)
 	var claims jetstream.KeyValue
@@ -210,14 +211,16 @@ func (c *Client) openBuckets(ctx context.Context) (*jsbridge.Assets, error) {
 	return nil, fmt.Errorf("open bucket: %w", err)
 }
 
-// provision creates or updates the streams and buckets (not the group's
-// consumer: that is the workers' business), idempotently.
+// provision creates the streams and buckets that are missing (not the
+// group's consumer: that is the workers' business) and binds to those
+// that exist without changing them: their settings are the workers' (the
+// provision command's), whatever this client's configuration says.
 func (c *Client) provision(ctx context.Context) (*jsbridge.Assets, error) {
-	a, err := jsbridge.ProvisionShared(ctx, c.js, c.prov, c.log)
+	a, err := jsbridge.BindShared(ctx, c.js, c.prov, c.log)
 	if err != nil {
 		return nil, withKind(ErrNotProvisioned, fmt.Errorf("cannot create the streams and buckets: %w", err))
 	}
-	c.log.Debug("streams and buckets provisioned")
+	c.log.Debug("missing streams and buckets created")
 	return a, nil
 }
 

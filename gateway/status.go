@@ -54,11 +54,18 @@ func BrokerMirror(names jsbridge.Names) string { return "ansible-worker-broker-s
 // the consumer hands it out again (to this or another mirror).
 const mirrorAckWait = 30 * time.Second
 
-// consumer creates or binds the group's mirror consumer on the status
-// bucket's stream. A new one starts with the latest status of every task.
+// consumer creates the group's mirror consumer on the status bucket's
+// stream when it is missing (a new one starts with the latest status of
+// every task), and binds to it as it is otherwise: one whose settings
+// contradict these is refused, never changed. Its replicas are left to
+// the server (0): a durable consumer then has those of the bucket, which
+// nats.replicas and the provision command set, and follows them when they
+// change.
 func (m *StatusMirror) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	stream := "KV_" + jsbridge.StatusBucket
-	return m.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	fix := fmt.Sprintf(`remove it with "nats consumer rm %s %s": it is created again at the next start, and publishes the latest status of every task again`,
+		stream, m.durable)
+	return jsbridge.BindConsumer(ctx, m.js, stream, jetstream.ConsumerConfig{
 		Durable:       m.durable,
 		Description:   "MQTT status topics of group " + m.names.Group,
 		FilterSubject: "$KV." + jsbridge.StatusBucket + "." + m.names.Group + ".*",
@@ -67,23 +74,41 @@ func (m *StatusMirror) consumer(ctx context.Context) (jetstream.Consumer, error)
 		AckWait:       mirrorAckWait,
 		MaxAckPending: 1, // one change at a time, in order
 		MaxDeliver:    -1,
-	})
+	}, fix)
 }
 
-// Run mirrors until ctx ends.
-func (m *StatusMirror) Run(ctx context.Context) error {
+// openConsumer opens the mirror's consumer, retrying until ctx ends; a
+// consumer that contradicts the mirror's settings is logged and returned
+// at once.
+func (m *StatusMirror) openConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	var cons jetstream.Consumer
+	var ce *jsbridge.ConflictError
 	err := retry.Do(ctx, retry.Policy{Max: 5 * time.Second}, func(ctx context.Context) error {
 		var err error
 		cons, err = m.consumer(ctx)
+		if errors.As(err, &ce) {
+			return retry.Permanent(err)
+		}
 		return err
 	}, func(attempt int, err error) {
 		if attempt == 1 || attempt%20 == 0 {
 			m.log.Warn("cannot open the status mirror consumer, retrying", "err", err)
 		}
 	})
+	if ce != nil {
+		m.log.Error("the MQTT status topics are not published", "err", ce)
+	}
 	if err != nil {
-		return fmt.Errorf("status mirror: %w", err)
+		return nil, fmt.Errorf("status mirror: %w", err)
+	}
+	return cons, nil
+}
+
+// Run mirrors until ctx ends.
+func (m *StatusMirror) Run(ctx context.Context) error {
+	cons, err := m.openConsumer(ctx)
+	if err != nil {
+		return err
 	}
 	wait := retry.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}.NewBackoff()
 	for ctx.Err() == nil {

@@ -34,35 +34,51 @@ type JobObjects struct {
 	names Names
 }
 
-// OpenJobObjects creates or updates JobsBucket (TTL maxAge, 0 none;
-// replicas; file storage) for the group names. The TTL makes the server
-// remove the files of a job whose artifacts are never fetched.
-func OpenJobObjects(ctx context.Context, js jetstream.JetStream, names Names, replicas int, maxAge time.Duration) (*JobObjects, error) {
-	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+// jobsStoreConfig is JobsBucket's configuration: TTL maxAge (0: none),
+// replicas, file storage. The TTL makes the server remove the files of a
+// job whose artifacts are never fetched.
+func jobsStoreConfig(replicas int, maxAge time.Duration) jetstream.ObjectStoreConfig {
+	return jetstream.ObjectStoreConfig{
 		Bucket:      JobsBucket,
 		Description: "ansible-worker: private data directories of runner jobs and their artifacts",
 		TTL:         maxAge,
 		Replicas:    max(replicas, 1),
 		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("object store %s: %w", JobsBucket, err)
 	}
-	return &JobObjects{js: js, obs: obs, names: names}, nil
+}
+
+// OpenJobObjects is how a worker opens JobsBucket for the group names: it
+// creates it when missing (TTL maxAge, 0 none; replicas; file storage),
+// and binds to it as it is when it exists, unless its TTL, replicas or
+// storage contradict these: then the error is a *ConflictError (the
+// provision command changes them, never a worker).
+func OpenJobObjects(ctx context.Context, js jetstream.JetStream, names Names, replicas int, maxAge time.Duration) (*JobObjects, error) {
+	return openJobObjects(ctx, js, names, ProvisionConfig{Names: names, Replicas: replicas, JobsMaxAge: maxAge}, modeCheck)
 }
 
 // BindJobObjects binds to JobsBucket as it is, and creates it as
 // OpenJobObjects does when it does not exist: a client must not change the
 // settings the workers gave it.
 func BindJobObjects(ctx context.Context, js jetstream.JetStream, names Names, replicas int, maxAge time.Duration) (*JobObjects, error) {
-	obs, err := js.ObjectStore(ctx, JobsBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return OpenJobObjects(ctx, js, names, replicas, maxAge)
+	return openJobObjects(ctx, js, names, ProvisionConfig{Names: names, Replicas: replicas, JobsMaxAge: maxAge}, modeBind)
+}
+
+func openJobObjects(ctx context.Context, js jetstream.JetStream, names Names, pc ProvisionConfig, m mode) (*JobObjects, error) {
+	p := newProvisioner(js, pc, nil)
+	if _, err := p.runAssets(ctx, m, []*asset{p.jobs()}); err != nil {
+		return nil, fmt.Errorf("object store %s: %w", JobsBucket, err)
 	}
+	obs, err := js.ObjectStore(ctx, JobsBucket)
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", JobsBucket, err)
 	}
-	return &JobObjects{js: js, obs: obs, names: names}, nil
+	return NewJobObjects(js, obs, names), nil
+}
+
+// NewJobObjects stores the runner jobs of the group names in obs, the
+// JobsBucket that Bind or Provision bound (Assets.Jobs).
+func NewJobObjects(js jetstream.JetStream, obs jetstream.ObjectStore, names Names) *JobObjects {
+	return &JobObjects{js: js, obs: obs, names: names}
 }
 
 // objectName is where a job's file of the given kind is kept: derived from

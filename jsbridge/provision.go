@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,7 +20,8 @@ import (
 // this time.
 const DefaultAckWait = 30 * time.Second
 
-// ProvisionConfig says what to create.
+// ProvisionConfig says what to create, and what settings a worker expects
+// of what exists.
 type ProvisionConfig struct {
 	Names
 	// Replicas of streams, bucket and consumer (1 for a single server).
@@ -45,10 +45,16 @@ type ProvisionConfig struct {
 	// JobsMaxAge is how long the files of runner jobs stay in JobsBucket
 	// (0: for ever).
 	JobsMaxAge time.Duration
+	// Jobs makes the object store JobsBucket one of the assets (workers
+	// that run runner jobs need it).
+	Jobs bool
 }
 
 // tasksDuplicates is the tasks stream's window for Nats-Msg-Id duplicates.
 const tasksDuplicates = 10 * time.Minute
+
+// eventsDuplicates is the window of the events and responses streams.
+const eventsDuplicates = 2 * time.Minute
 
 // Assets are the provisioned streams, buckets and consumer of one group.
 type Assets struct {
@@ -58,153 +64,87 @@ type Assets struct {
 	Status    jetstream.KeyValue
 	Claims    jetstream.KeyValue
 	Consumer  jetstream.Consumer
+	// Jobs is JobsBucket, when ProvisionConfig.Jobs asked for it.
+	Jobs jetstream.ObjectStore
 }
 
-// Provision creates or updates, idempotently, everything a worker of the
-// group needs. Several workers may run it at the same moment: a create that
-// loses a race is retried as an update.
+// Provision creates or updates every asset of the group as pc says, as
+// the provision command does (without its report), and binds to them. A
+// setting JetStream cannot change in place is left as it is, and the error
+// is a *ConflictError naming it.
 func Provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
-	a, err := provision(ctx, js, pc, true, log)
+	rep, err := Apply(ctx, js, pc, false, log)
 	if err != nil {
-		return nil, explainStorage(err, pc)
+		return nil, err
 	}
-	return a, nil
+	var ce ConflictError
+	for _, c := range rep.Changes {
+		if len(c.Blocked) > 0 {
+			ce.Conflicts = append(ce.Conflicts, Conflict{Asset: c.Asset, Differences: c.Blocked, Fix: c.Fix})
+		}
+	}
+	if len(ce.Conflicts) > 0 {
+		return nil, &ce
+	}
+	return newProvisioner(js, pc, log).bind(ctx, scope{consumer: true, jobs: pc.Jobs})
 }
 
-// ProvisionShared is Provision without the group's consumer: the streams
-// and buckets a submitter needs, created the way a worker creates them, so
-// tasks can be submitted before any worker ever ran. Assets.Consumer is
-// nil; the consumer is its workers' business.
-func ProvisionShared(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
-	a, err := provision(ctx, js, pc, false, log)
-	if err != nil {
-		return nil, explainStorage(err, pc)
+// Apply creates every missing asset of the group (streams, buckets, the
+// object store when pc.Jobs, the group's consumer) and updates, in place,
+// the settings of existing ones that differ from pc. It reports, per
+// asset, what it did; with dryRun it changes nothing and reports what it
+// would do. Settings JetStream cannot change in place (a stream's storage,
+// work-queue retention, a consumer's ack policy) are left as they are and
+// reported as blocked, with what to do: nothing is ever deleted. Settings
+// of other prefixes' groups (the streams' other subjects) stay.
+func Apply(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, dryRun bool, log *slog.Logger) (Report, error) {
+	m := modeApply
+	if dryRun {
+		m = modePlan
 	}
-	return a, nil
+	rep, err := newProvisioner(js, pc, log).run(ctx, m, scope{consumer: true, jobs: pc.Jobs})
+	rep.DryRun = dryRun
+	return rep, err
+}
+
+// Bind is how a worker starts: it creates each asset of the group that is
+// missing (all of them on a new server, so one worker is enough there;
+// the consumer of a new group on shared streams), and binds to those that
+// exist without changing them. When the settings of one that exists
+// contradict pc, the error is a *ConflictError naming every difference:
+// the provision command changes shared settings, never a worker.
+func Bind(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
+	p := newProvisioner(js, pc, log)
+	sc := scope{consumer: true, jobs: pc.Jobs}
+	if _, err := p.run(ctx, modeCheck, sc); err != nil {
+		return nil, err
+	}
+	return p.bind(ctx, sc)
+}
+
+// BindShared is what a submitter needs: the streams and buckets, created
+// as pc says when missing, so tasks can be submitted before any worker
+// ever ran, and bound as they are when they exist, whatever their
+// settings. Assets.Consumer is nil; the consumer is its workers' business.
+func BindShared(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, log *slog.Logger) (*Assets, error) {
+	p := newProvisioner(js, pc, log)
+	if _, err := p.run(ctx, modeBind, scope{}); err != nil {
+		return nil, err
+	}
+	return p.bind(ctx, scope{})
 }
 
 // ProvisionSettings is the ProvisionConfig of the configuration cfg for
-// names: the nats.* limits and replicas, the worker's ack wait.
+// names: the nats.* limits and replicas, the worker's ack wait, and the
+// object store when the worker runs runner jobs.
 func ProvisionSettings(cfg *config.Config, names Names) ProvisionConfig {
 	return ProvisionConfig{
 		Names: names, Replicas: cfg.NATS.Replicas, AckWait: cfg.Worker.AckWaitDuration(),
 		StatusTTL: cfg.NATS.StatusTTLDuration(), EventsMaxAge: cfg.NATS.EventsMaxAgeDuration(),
 		TasksMaxMsgSize: int32(cfg.NATS.TasksMaxMsgSize), TasksMaxBytes: cfg.NATS.TasksMaxBytes,
 		TasksMaxAge: cfg.NATS.TasksMaxAgeDuration(), JobsMaxAge: cfg.NATS.JobsMaxAgeDuration(),
+		Jobs: cfg.Worker.AllowRunnerJobs,
 	}
-}
-
-func provision(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, withConsumer bool, log *slog.Logger) (*Assets, error) {
-	if pc.Replicas < 1 {
-		pc.Replicas = 1
-	}
-	if pc.AckWait <= 0 {
-		pc.AckWait = DefaultAckWait
-	}
-	a := &Assets{}
-	for _, step := range []struct {
-		what string
-		make func(context.Context) error
-	}{
-		{"stream " + TasksStream, func(ctx context.Context) (err error) { a.Tasks, err = tasksStream(ctx, js, pc); return }},
-		{"stream " + EventsStream, func(ctx context.Context) (err error) { a.Events, err = eventsStream(ctx, js, pc); return }},
-		{"stream " + ResponsesStream, func(ctx context.Context) (err error) { a.Responses, err = responsesStream(ctx, js, pc); return }},
-		{"bucket " + StatusBucket, func(ctx context.Context) (err error) {
-			a.Status, err = bucket(ctx, js, pc, StatusBucket, "latest TaskStatus per task, key <group>.<task_id>")
-			return
-		}},
-		{"bucket " + ClaimsBucket, func(ctx context.Context) (err error) {
-			a.Claims, err = bucket(ctx, js, pc, ClaimsBucket, "stream sequence that claimed each task id")
-			return
-		}},
-		{"consumer " + pc.Consumer(), func(ctx context.Context) (err error) { a.Consumer, err = consumer(ctx, a.Tasks, pc); return }},
-	} {
-		if step.what == "consumer "+pc.Consumer() && !withConsumer {
-			continue
-		}
-		if err := provisionRetry(ctx, log, step.what, step.make); err != nil {
-			return nil, err
-		}
-	}
-	return a, nil
-}
-
-// tasksStream creates or updates the tasks stream. An older version's
-// stream is updated in place: limits and discard policy may change on a
-// work-queue stream.
-func tasksStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig) (jetstream.Stream, error) {
-	cfg := tasksStreamConfig(pc)
-	// Keep subjects another prefix added to a shared stream.
-	if st, err := js.Stream(ctx, TasksStream); err == nil {
-		for _, s := range st.CachedInfo().Config.Subjects {
-			if !slices.Contains(cfg.Subjects, s) {
-				cfg.Subjects = append(cfg.Subjects, s)
-			}
-		}
-	}
-	return js.CreateOrUpdateStream(ctx, cfg)
-}
-
-func eventsStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig) (jetstream.Stream, error) {
-	return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        EventsStream,
-		Description: "ansible-runner events and statuses",
-		Subjects:    []string{RunnerPrefix + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    pc.Replicas,
-		MaxAge:      pc.EventsMaxAge,
-		Duplicates:  2 * time.Minute,
-	})
-}
-
-// responsesStream creates or updates the responses stream, keeping the
-// subjects other prefixes added; responses are kept as long as events.
-func responsesStream(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig) (jetstream.Stream, error) {
-	subjects := []string{pc.ResponsesWildcard()}
-	if st, err := js.Stream(ctx, ResponsesStream); err == nil {
-		for _, s := range st.CachedInfo().Config.Subjects {
-			if !slices.Contains(subjects, s) {
-				subjects = append(subjects, s)
-			}
-		}
-	}
-	return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        ResponsesStream,
-		Description: "answers to named-job requests: started, working, success or failure",
-		Subjects:    subjects,
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    pc.Replicas,
-		MaxAge:      pc.EventsMaxAge,
-		Duplicates:  2 * time.Minute,
-	})
-}
-
-func bucket(ctx context.Context, js jetstream.JetStream, pc ProvisionConfig, name, desc string) (jetstream.KeyValue, error) {
-	return js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      name,
-		Description: desc,
-		History:     10,
-		TTL:         pc.StatusTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    pc.Replicas,
-	})
-}
-
-func consumer(ctx context.Context, tasks jetstream.Stream, pc ProvisionConfig) (jetstream.Consumer, error) {
-	return tasks.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       pc.Consumer(),
-		Description:   "workers of group " + pc.Group,
-		FilterSubject: pc.TaskSubject(),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       pc.AckWait,
-		// Workers count deliveries themselves and end a task that keeps
-		// failing; a server-side limit would leave it stuck in the stream.
-		MaxDeliver:    -1,
-		MaxAckPending: 10000,
-		Replicas:      pc.Replicas,
-	})
 }
 
 // tasksStreamConfig is the configuration of the tasks stream for pc.
@@ -238,6 +178,10 @@ func tasksStreamConfig(pc ProvisionConfig) jetstream.StreamConfig {
 // errCodeStorageExceeded is JetStream's "insufficient storage resources
 // available".
 const errCodeStorageExceeded jetstream.ErrorCode = 10047
+
+// errCodeStreamInvalidConfig is a stream configuration the server refuses
+// (a 500 too).
+const errCodeStreamInvalidConfig jetstream.ErrorCode = 10052
 
 // explainStorage adds to err what to do when the server runs out of storage
 // to reserve: JetStream sets the tasks stream's max bytes aside at once, which
@@ -277,7 +221,7 @@ func transient(err error) bool {
 	var ae *jetstream.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode {
-		case errCodeStorageExceeded:
+		case errCodeStorageExceeded, errCodeReplicasNotSupported, errCodeStreamInvalidConfig:
 			return false // a 500 that stays until the configuration changes
 		case jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeConsumerAlreadyExists, jetstream.JSErrCodeConsumerExists,
 			jetstream.JSErrCodeJetStreamNotEnabled, 10008 /* cluster not available */, 10009 /* no leader */ :

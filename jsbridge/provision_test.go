@@ -15,8 +15,8 @@ import (
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
-// Several workers of one group starting at the same moment all provision
-// successfully and end up with one set of assets.
+// Several workers of one group starting at the same moment on an empty
+// server all bind successfully and end up with one set of assets.
 func TestProvisionConcurrently(t *testing.T) {
 	t.Parallel()
 	c := embeddedConfig(t, false)
@@ -38,7 +38,7 @@ func TestProvisionConcurrently(t *testing.T) {
 			<-start
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_, errs[i] = Provision(ctx, js, ProvisionConfig{Names: names}, slog.New(slog.DiscardHandler))
+			_, errs[i] = Bind(ctx, js, ProvisionConfig{Names: names}, slog.New(slog.DiscardHandler))
 		}()
 	}
 	close(start)
@@ -77,7 +77,7 @@ func TestProvisionConcurrently(t *testing.T) {
 	require.NoError(t, err)
 
 	// A second group shares the stream with its own consumer.
-	_, err = Provision(ctx, js, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "staging"}}, slog.New(slog.DiscardHandler))
+	_, err = Bind(ctx, js, ProvisionConfig{Names: Names{Prefix: "ansible", Group: "staging"}}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	_, err = tasks.Consumer(ctx, "ansible-worker-staging")
 	require.NoError(t, err)
@@ -132,7 +132,7 @@ func provisioned(t *testing.T, pc ProvisionConfig) (jetstream.JetStream, *Assets
 }
 
 // nats.status_ttl and nats.events_max_age reach the buckets and the events
-// stream, and a later start with other values updates them.
+// stream, and a later provision with other values updates them.
 func TestProvisionRetention(t *testing.T) {
 	t.Parallel()
 	pc := ProvisionConfig{Names: Names{Prefix: "ansible", Group: "g"}, StatusTTL: time.Second, EventsMaxAge: time.Hour}

@@ -133,7 +133,7 @@ func TestRunnerJobHostile(t *testing.T) {
 	c := connectClient(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	objs, err := jsbridge.OpenJobObjects(ctx, c.js, jsbridge.Names{Prefix: "ansible", Group: "production"}, 1, time.Hour)
+	objs, err := jsbridge.BindJobObjects(ctx, c.js, jsbridge.Names{Prefix: "ansible", Group: "production"}, 1, time.Hour)
 	require.NoError(t, err)
 	zipPath := filepath.Join(t.TempDir(), "evil.zip")
 	writeZipEntries(t, zipPath, map[string]string{"project/quick.yml": "- hosts: all\n", "../../../../.." + outside: "x"})

@@ -37,8 +37,8 @@ var exitCodes = []struct {
 	Meaning string
 }{
 	{exitSuccess, "success", "success: the command did what was asked; a command that waits for a task: the task succeeded"},
-	{exitFailed, "failed", "the task failed; `cancel`: nothing was cancelled; `run`: the worker stopped on an error"},
-	{exitUsage, "bad usage or configuration", "bad usage, an invalid request, a bad configuration, or bad connection settings (TLS, credentials or nkey files that cannot be read, or that the server refuses)"},
+	{exitFailed, "failed", "the task failed; `cancel`: nothing was cancelled; `run`: the worker stopped on an error; `provision`: a setting could not be changed"},
+	{exitUsage, "bad usage or configuration", "bad usage, an invalid request, a bad configuration, or bad connection settings (TLS, credentials or nkey files that cannot be read, or that the server refuses); `run`: the streams, buckets or consumer on the server contradict the configuration (`provision` changes them)"},
 	{exitTimeout, "timeout", "the task timed out"},
 	{exitCancelled, "cancelled", "the task was cancelled"},
 	{exitUnreachable, "NATS unreachable", "NATS unreachable: no server answered (or, for `cancel`, the task runs on a worker that does not answer)"},
@@ -118,6 +118,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			runCommand(),
 			validateCommand(),
+			provisionCommand(),
 			submitCommand(),
 			statusCommand(),
 			watchCommand(),

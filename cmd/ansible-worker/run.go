@@ -206,17 +206,20 @@ func workerStats(w *worker.Worker) jsbridge.WorkerStats {
 	return out
 }
 
-// provisionPorts creates or updates the group's streams, buckets and
-// consumer, and returns the worker's ports over them.
+// provisionPorts binds to the group's streams, buckets and consumer,
+// creating those that are missing, and returns the worker's ports over
+// them. Existing ones whose settings contradict the configuration stop
+// the worker (exit 2) with each difference and the provision command that
+// changes them: a worker never changes what other workers share.
 func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, m *metrics.Metrics, svc micro.Service, log *slog.Logger) (worker.Ports, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return worker.Ports{}, cli.Exit(fmt.Sprintf("jetstream: %v", err), exitUnreachable)
 	}
 	names := jsbridge.Names{Prefix: cfg.Worker.TopicPrefix, Group: cfg.Worker.GroupName}
-	assets, err := jsbridge.Provision(ctx, js, jsbridge.ProvisionSettings(cfg, names), log)
+	assets, err := jsbridge.Bind(ctx, js, jsbridge.ProvisionSettings(cfg, names), log)
 	if err != nil {
-		return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
+		return worker.Ports{}, provisionExit(cfg, err)
 	}
 	pub := jsbridge.NewPublisher(js, cfg.NATS.Headers, log)
 	store := jsbridge.NewStatusStore(assets, log)
@@ -229,11 +232,7 @@ func provisionPorts(ctx context.Context, cfg *config.Config, nc *nats.Conn, m *m
 		ports.Observer = m
 	}
 	if cfg.Worker.AllowRunnerJobs {
-		objs, err := jsbridge.OpenJobObjects(ctx, js, names, cfg.NATS.Replicas, cfg.NATS.JobsMaxAgeDuration())
-		if err != nil {
-			return worker.Ports{}, cli.Exit(err.Error(), exitFailed)
-		}
-		ports.RunnerJobs = runnerJobs(cfg, objs)
+		ports.RunnerJobs = runnerJobs(cfg, jsbridge.NewJobObjects(js, assets.Jobs, names))
 	}
 	return ports, nil
 }
