@@ -2,7 +2,8 @@
 # Installs what ansible-worker needs to run and to be tested, skipping what is
 # already there: ansible-core, python3-ansible-runner, mosquitto (+ clients),
 # git from Debian's packages (and systemd, for systemd-analyze, to test the
-# example unit); the nats CLI and staticcheck with go install.
+# example unit, and chromium, to test the live page); the nats CLI and
+# staticcheck with go install.
 # Usage: scripts/deps.sh [run|test]   (run: only what the worker needs)
 set -euo pipefail
 mode=${1:-test}
@@ -20,6 +21,8 @@ if [ "$mode" = test ]; then
   command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
   # It needs no running systemd (test/service_test.go).
   command -v systemd-analyze >/dev/null || need+=(systemd)
+  # Headless, for the browser test of the live page (test/web_test.go).
+  [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]}" >&2
