@@ -145,13 +145,13 @@ func BenchmarkOutbox(b *testing.B) {
 	b.ReportMetric(float64(n*events)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkProvisionIdempotent is a worker's start-up provisioning against a
+// BenchmarkProvisionIdempotent is a worker's start-up (Bind: check and bind) against a
 // server that already has every stream, bucket and consumer.
 func BenchmarkProvisionIdempotent(b *testing.B) {
 	env := newBenchEnv(b)
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := jsbridge.Provision(ctx, env.js, env.pc, env.log); err != nil {
+		if _, err := jsbridge.Bind(ctx, env.js, env.pc, env.log); err != nil {
 			b.Fatal(err)
 		}
 	}
