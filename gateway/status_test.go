@@ -102,3 +102,28 @@ func TestStatusMirrorOrderRetryAndDelete(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A mirror consumer that exists with contradicting settings (another
+// version's) is neither changed nor used: Run stops at once, naming the
+// difference and how to remove the consumer.
+func TestStatusMirrorRefusesAContradictingConsumer(t *testing.T) {
+	t.Parallel()
+	js := startJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: jsbridge.StatusBucket, History: 10})
+	require.NoError(t, err)
+	names := jsbridge.Names{Prefix: "ansible", Group: "g"}
+	stream, durable := "KV_"+jsbridge.StatusBucket, ListenerMirror(names)
+	_, err = js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: durable, FilterSubject: "$KV.ansible_status.g.*",
+		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 5, MaxDeliver: -1})
+	require.NoError(t, err)
+
+	err = NewStatusMirror(js, names, &fakePublisher{}, durable, slog.New(slog.DiscardHandler)).Run(ctx)
+	require.ErrorContains(t, err, "consumer ansible-worker-mqtt-status-g: max_ack_pending is 5 on the server, ansible-worker needs 1; "+
+		`remove it with "nats consumer rm KV_ansible_status ansible-worker-mqtt-status-g"`)
+	require.NoError(t, ctx.Err(), "not retried until the context ends")
+	cons, err := js.Consumer(ctx, stream, durable)
+	require.NoError(t, err)
+	require.Equal(t, 5, cons.CachedInfo().Config.MaxAckPending, "never changed")
+}

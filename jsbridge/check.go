@@ -196,6 +196,9 @@ type setting[C any] struct {
 	name   string // as the nats CLI shows it
 	source string // the configuration key; "" when ansible-worker needs it
 	want   string // the wanted value, printed
+	// wantFor, when set, prints the wanted value given the server's
+	// configuration instead.
+	wantFor func(*C) string
 	// get prints the server's value.
 	get func(*C) string
 	// holds reports that the server's configuration has what is wanted
@@ -219,7 +222,11 @@ func (s setting[C]) differs(c *C) (Difference, bool) {
 	if ok {
 		return Difference{}, false
 	}
-	return Difference{Setting: s.name, Server: s.get(c), Want: s.want, Source: s.source,
+	want := s.want
+	if s.wantFor != nil {
+		want = s.wantFor(c)
+	}
+	return Difference{Setting: s.name, Server: s.get(c), Want: want, Source: s.source,
 		Fixed: s.fixed != nil && s.fixed(c), loose: s.loose}, true
 }
 

@@ -108,7 +108,7 @@ func historySetting(want int64) streamSetting {
 }
 
 // subjectsSetting wants need among the subjects; the others, added for
-// other prefixes, stay.
+// other prefixes, stay (and show in the wanted value).
 func subjectsSetting(source string, need ...string) streamSetting {
 	missing := func(c *jetstream.StreamConfig) []string {
 		var out []string
@@ -119,10 +119,12 @@ func subjectsSetting(source string, need ...string) streamSetting {
 		}
 		return out
 	}
-	return streamSetting{name: "subjects", source: source, want: "[" + strings.Join(need, " ") + "]",
-		get:   func(c *jetstream.StreamConfig) string { return "[" + strings.Join(c.Subjects, " ") + "]" },
-		holds: func(c *jetstream.StreamConfig) bool { return len(missing(c)) == 0 },
-		set:   func(c *jetstream.StreamConfig) { c.Subjects = append(slices.Clone(c.Subjects), missing(c)...) }}
+	show := func(subjects []string) string { return "[" + strings.Join(subjects, " ") + "]" }
+	return streamSetting{name: "subjects", source: source, want: show(need),
+		wantFor: func(c *jetstream.StreamConfig) string { return show(append(slices.Clone(c.Subjects), missing(c)...)) },
+		get:     func(c *jetstream.StreamConfig) string { return show(c.Subjects) },
+		holds:   func(c *jetstream.StreamConfig) bool { return len(missing(c)) == 0 },
+		set:     func(c *jetstream.StreamConfig) { c.Subjects = append(slices.Clone(c.Subjects), missing(c)...) }}
 }
 
 // republishSetting is the tasks stream's echo of each stored submission,

@@ -171,12 +171,12 @@ func TestBindLooseAndSubjects(t *testing.T) {
 	_, err = Bind(ctx, js, other, nil)
 	var ce *ConflictError
 	require.ErrorAs(t, err, &ce)
-	require.Contains(t, ce.Error(), "stream ANSIBLE_TASKS: subjects is [ansible.*.tasks] on the server, worker.topic_prefix says [other.*.tasks]")
-	require.Contains(t, ce.Error(), "stream ANSIBLE_RESPONSES: subjects is [ansible.*.responses] on the server, worker.topic_prefix says [other.*.responses]")
+	require.Contains(t, ce.Error(), "stream ANSIBLE_TASKS: subjects is [ansible.*.tasks] on the server, worker.topic_prefix says [ansible.*.tasks other.*.tasks]")
+	require.Contains(t, ce.Error(), "stream ANSIBLE_RESPONSES: subjects is [ansible.*.responses] on the server, worker.topic_prefix says [ansible.*.responses other.*.responses]")
 
 	rep, err := Apply(ctx, js, other, false, nil)
 	require.NoError(t, err)
-	require.Contains(t, rep.Lines(), "updated stream ANSIBLE_TASKS: subjects [ansible.*.tasks] → [other.*.tasks]")
+	require.Contains(t, rep.Lines(), "updated stream ANSIBLE_TASKS: subjects [ansible.*.tasks] → [ansible.*.tasks other.*.tasks]")
 	require.Equal(t, []string{"ansible.*.tasks", "other.*.tasks"}, streamConfig(t, js, TasksStream).Subjects)
 	_, err = Bind(ctx, js, other, nil)
 	require.NoError(t, err)
