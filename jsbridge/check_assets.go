@@ -69,6 +69,12 @@ func (p provisioner) runAssets(ctx context.Context, m mode, assets []*asset) (Re
 			ch, err = step(ctx, a, m)
 			return err
 		})
+		if err != nil && len(ce.Conflicts) > 0 {
+			// A consumer cannot be created on a stream that contradicts
+			// it (more replicas): the contradiction is what to report.
+			p.log.Debug("provisioning stopped", "what", a.label, "err", err)
+			return rep, &ce
+		}
 		if err != nil {
 			return rep, explainStorage(p.explainReplicas(err), p.pc)
 		}

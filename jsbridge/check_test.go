@@ -336,3 +336,23 @@ func TestReplicasOnASingleServer(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second, "not retried")
 	require.False(t, errors.Is(err, context.DeadlineExceeded))
 }
+
+// When the group's consumer cannot be created because of the stream it
+// goes on, the stream's contradictions are what a worker reports.
+func TestBindReportsTheStreamBeforeItsConsumer(t *testing.T) {
+	t.Parallel()
+	js := emptyServer(t)
+	ctx := testCtx(t)
+	pc := groupConfig("production")
+	old := tasksStreamConfig(pc)
+	old.Discard = jetstream.DiscardOld
+	_, err := js.CreateStream(ctx, old)
+	require.NoError(t, err)
+	// A work queue takes no two consumers with overlapping filters.
+	_, err = js.CreateConsumer(ctx, TasksStream, jetstream.ConsumerConfig{Durable: "all", FilterSubject: "ansible.>", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	_, err = Bind(ctx, js, pc, nil)
+	var ce *ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "stream ANSIBLE_TASKS: discard is old on the server, ansible-worker needs new; run \"p\" to change it", ce.Explain("p"))
+}
