@@ -238,15 +238,16 @@ func (p provisioner) consumer() *asset {
 	settings := []consumerSetting{
 		filterSetting("worker.topic_prefix", want.FilterSubject), ackPolicySetting(want.AckPolicy),
 		ackWaitSetting("worker.ack_wait", want.AckWait), maxDeliverSetting(want.MaxDeliver),
-		maxAckPendingSetting(want.MaxAckPending, true), consumerReplicasSetting(want.Replicas),
+		maxAckPendingSetting(want.MaxAckPending, true),
 	}
 	fix := fmt.Sprintf(`JetStream cannot change it in place: stop the group's workers, remove the consumer with "nats consumer rm %s %s" (queued tasks stay in the stream), then run %q again`,
 		TasksStream, want.Durable, provisionCommand)
-	return p.consumerAsset(TasksStream, want, settings, fix)
+	return p.consumerAsset(TasksStream, want, p.pc.Replicas, settings, fix)
 }
 
-// consumerAsset is the asset of the durable consumer want on stream.
-func (p provisioner) consumerAsset(stream string, want jetstream.ConsumerConfig, settings []consumerSetting, fix string) *asset {
+// consumerAsset is the asset of the durable consumer want on stream, with
+// replicas (its stream's).
+func (p provisioner) consumerAsset(stream string, want jetstream.ConsumerConfig, replicas int, settings []consumerSetting, fix string) *asset {
 	load := func(ctx context.Context) (*jetstream.ConsumerConfig, error) {
 		cons, err := p.js.Consumer(ctx, stream, want.Durable)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -263,7 +264,7 @@ func (p provisioner) consumerAsset(stream string, want jetstream.ConsumerConfig,
 		_, err := p.js.UpdateConsumer(ctx, stream, c)
 		return err
 	}
-	return newAsset("consumer "+want.Durable, want.Replicas, fix, settings, load, create, store)
+	return newAsset("consumer "+want.Durable, replicas, fix, settings, load, create, store)
 }
 
 // bind looks up every asset of sc.
@@ -375,7 +376,11 @@ func groupConsumerConfig(pc ProvisionConfig) jetstream.ConsumerConfig {
 		// failing; a server-side limit would leave it stuck in the stream.
 		MaxDeliver:    -1,
 		MaxAckPending: 10000,
-		Replicas:      pc.Replicas,
+		// Replicas 0: the stream's, which JetStream requires of a work
+		// queue's consumer; it moves the consumer along when the stream's
+		// replicas change, where setting them here would have to wait for
+		// the stream to finish moving.
+		Replicas: 0,
 	}
 }
 
@@ -393,7 +398,7 @@ func BindConsumer(ctx context.Context, js jetstream.JetStream, stream string, wa
 	for i := range settings {
 		settings[i].fixed = always[jetstream.ConsumerConfig]
 	}
-	if _, err := p.runAssets(ctx, modeCheck, []*asset{p.consumerAsset(stream, want, settings, fix)}); err != nil {
+	if _, err := p.runAssets(ctx, modeCheck, []*asset{p.consumerAsset(stream, want, want.Replicas, settings, fix)}); err != nil {
 		return nil, err
 	}
 	return js.Consumer(ctx, stream, want.Durable)

@@ -181,11 +181,3 @@ func maxAckPendingSetting(want int, loose bool) consumerSetting {
 	s.loose = loose
 	return s
 }
-
-// consumerReplicasSetting: 0 on the server means the stream's replicas,
-// which provisioning sets to the same value.
-func consumerReplicasSetting(want int) consumerSetting {
-	s := intSetting("replicas", "nats.replicas", want, func(c *jetstream.ConsumerConfig) *int { return &c.Replicas })
-	s.holds = func(c *jetstream.ConsumerConfig) bool { return c.Replicas == want || c.Replicas == 0 }
-	return s
-}
