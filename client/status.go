@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ansible-worker/ansible-worker/jsbridge"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
@@ -90,29 +91,14 @@ func (c *Client) Watch(ctx context.Context, fn func(StatusUpdate) error) error {
 	if err != nil {
 		return err
 	}
-	w, err := store.KV().Watch(ctx, c.names.Group+".*")
-	if err != nil {
-		return fmt.Errorf("watch statuses of %s: %w", c.names.Group, err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("watch ended")
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue // nil marks the end of the current values
-			}
-			u := StatusUpdate{TaskID: strings.TrimPrefix(e.Key(), c.names.Group+"."), Raw: e.Value(), Revision: e.Revision()}
-			if st, err := schemas.ParseTaskStatus(e.Value()); err == nil {
-				u.Status = &st
-			}
-			if err := fn(u); err != nil {
-				return err
-			}
+	return jsbridge.WatchGroupStatuses(ctx, store.KV(), c.names.Group, func(e jetstream.KeyValueEntry) error {
+		if e == nil {
+			return nil // the end of the current values
 		}
-	}
+		u := StatusUpdate{TaskID: strings.TrimPrefix(e.Key(), c.names.Group+"."), Raw: e.Value(), Revision: e.Revision()}
+		if st, err := schemas.ParseTaskStatus(e.Value()); err == nil {
+			u.Status = &st
+		}
+		return fn(u)
+	})
 }

@@ -40,9 +40,26 @@ func NewTaskViews(ctx context.Context, js jetstream.JetStream, names Names) (*Ta
 // returns an error (it returns that error). Values that are not a
 // TaskStatus are skipped.
 func (v *TaskViews) WatchStatuses(ctx context.Context, fn func(*schemas.TaskStatus) error) error {
-	w, err := v.kv.Watch(ctx, v.names.Group+".*")
+	return WatchGroupStatuses(ctx, v.kv, v.names.Group, func(e jetstream.KeyValueEntry) error {
+		if e == nil {
+			return fn(nil) // the end of the current values
+		}
+		st, err := schemas.ParseTaskStatus(e.Value())
+		if err != nil {
+			return nil
+		}
+		return fn(&st)
+	})
+}
+
+// WatchGroupStatuses calls fn with every status entry (puts only) of
+// group in the status bucket kv: the latest of each task, then nil once
+// those have all been given, then each new one as it is written. It ends
+// when ctx does (with ctx's error) or fn returns an error (with it).
+func WatchGroupStatuses(ctx context.Context, kv jetstream.KeyValue, group string, fn func(jetstream.KeyValueEntry) error) error {
+	w, err := kv.Watch(ctx, group+".*")
 	if err != nil {
-		return fmt.Errorf("watch statuses of %s: %w", v.names.Group, err)
+		return fmt.Errorf("watch statuses of %s: %w", group, err)
 	}
 	defer func() { _ = w.Stop() }()
 	for {
@@ -51,23 +68,12 @@ func (v *TaskViews) WatchStatuses(ctx context.Context, fn func(*schemas.TaskStat
 			return ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return fmt.Errorf("watch statuses of %s: the watch ended", v.names.Group)
+				return fmt.Errorf("watch statuses of %s: the watch ended", group)
 			}
-			if e == nil {
-				// The end of the current values.
-				if err := fn(nil); err != nil {
-					return err
-				}
+			if e != nil && e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			if e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			st, err := schemas.ParseTaskStatus(e.Value())
-			if err != nil {
-				continue
-			}
-			if err := fn(&st); err != nil {
+			if err := fn(e); err != nil {
 				return err
 			}
 		}
