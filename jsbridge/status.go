@@ -1,6 +1,7 @@
 package jsbridge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -156,46 +157,93 @@ func (s *StatusStore) CancelRequested(ctx context.Context, group, id string) (bo
 // if nobody wrote in between (compare and set). change returns false to leave
 // the status alone. It reports the status seen last and whether it was
 // changed. A task with no status yet is passed as nil.
+//
+// A read or write that fails for want of an answer (the server away, or
+// no leader for the bucket while a cluster fails over) is tried again, as
+// Put does, until ctx ends: a task's final status must not be lost to a
+// moment of failover. A write that was stored although its answer was lost
+// is recognised on the next read.
 func (s *StatusStore) Transition(ctx context.Context, group, id string, change func(*schemas.TaskStatus) (*schemas.TaskStatus, bool)) (*schemas.TaskStatus, bool, error) {
 	key := Names{Group: group}.StatusKey(id)
-	for range 20 {
-		var cur *schemas.TaskStatus
-		var rev uint64
-		e, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return nil, false, fmt.Errorf("read status %s: %w", key, err)
-		default:
-			st, err := schemas.ParseTaskStatus(e.Value())
-			if err != nil {
-				return nil, false, err
+	wait := retry.Policy{}.NewBackoff()
+	var written []byte // the last write whose answer was lost
+	for conflicts, faults := 0, 0; conflicts < 20; {
+		cur, rev, stored, err := s.current(ctx, key)
+		if err == nil && written != nil && bytes.Equal(stored, written) {
+			return cur, true, nil
+		}
+		var next *schemas.TaskStatus
+		if err == nil {
+			var ok bool
+			if next, ok = change(cur); !ok {
+				return cur, false, nil
 			}
-			cur, rev = &st, e.Revision()
+			if written, err = json.Marshal(next); err != nil {
+				return cur, false, err
+			}
+			err = s.write(ctx, key, written, rev)
 		}
-		next, ok := change(cur)
-		if !ok {
-			return cur, false, nil
-		}
-		b, err := json.Marshal(next)
-		if err != nil {
+		switch {
+		case err == nil:
+			return next, true, nil
+		case casConflict(err):
+			conflicts, written = conflicts+1, nil
+			continue
+		case permanent(err) || errors.Is(err, errBadStatus) || ctx.Err() != nil:
 			return cur, false, err
 		}
-		if rev == 0 {
-			_, err = s.kv.Create(ctx, key, b)
-		} else {
-			_, err = s.kv.Update(ctx, key, b, rev)
+		if faults++; faults == 1 || faults%20 == 0 {
+			s.log.Warn("status change failed, retrying", "key", key, "attempt", faults, "err", err)
 		}
-		if err == nil {
-			return next, true, nil
-		}
-		var ae *jetstream.APIError
-		if !errors.Is(err, jetstream.ErrKeyExists) && !(errors.As(err, &ae) &&
-			(ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)) {
-			return cur, false, fmt.Errorf("write status %s: %w", key, err)
+		select {
+		case <-ctx.Done():
+			return cur, false, fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(wait.Next()):
 		}
 	}
 	return nil, false, fmt.Errorf("status %s keeps changing", key)
+}
+
+// errBadStatus marks a stored status that cannot be read: no retry helps.
+var errBadStatus = errors.New("unreadable status")
+
+// current reads the status under key: nil and revision 0 when there is
+// none; stored is its raw value.
+func (s *StatusStore) current(ctx context.Context, key string) (cur *schemas.TaskStatus, rev uint64, stored []byte, err error) {
+	e, err := s.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, 0, nil, nil
+	case err != nil:
+		return nil, 0, nil, fmt.Errorf("read status %s: %w", key, err)
+	}
+	st, err := schemas.ParseTaskStatus(e.Value())
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%w %s: %w", errBadStatus, key, err)
+	}
+	return &st, e.Revision(), e.Value(), nil
+}
+
+// write stores b under key if its revision is still rev (0: no status yet).
+func (s *StatusStore) write(ctx context.Context, key string, b []byte, rev uint64) error {
+	var err error
+	if rev == 0 {
+		_, err = s.kv.Create(ctx, key, b)
+	} else {
+		_, err = s.kv.Update(ctx, key, b, rev)
+	}
+	if err != nil {
+		return fmt.Errorf("write status %s: %w", key, err)
+	}
+	return nil
+}
+
+// casConflict reports whether a write failed because someone else wrote
+// the key first.
+func casConflict(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &ae) &&
+		(ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }
 
 // AddHandBack records that a delivery of the task ended with its worker
