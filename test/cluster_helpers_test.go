@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -47,21 +46,18 @@ func natsServerBinary(t testing.TB) string {
 	return natsServerBuild.path
 }
 
+// buildNATSServer builds nats-server from the module go.mod requires, or
+// finds the one an earlier run built from the same version.
 func buildNATSServer() (string, error) {
-	version := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps {
-			if d.Path == natsServerModule {
-				version = d.Version
-			}
-		}
+	// A test binary carries no module versions: ask go.mod.
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", natsServerModule).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", natsServerModule, err)
 	}
-	dir := filepath.Join(os.TempDir(), "aw-nats-server-"+version)
+	dir := filepath.Join(os.TempDir(), "aw-nats-server-"+strings.TrimSpace(string(out)))
 	path := filepath.Join(dir, "nats-server")
-	if version != "unknown" {
-		if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode()&0o100 != 0 {
-			return path, nil
-		}
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode()&0o100 != 0 {
+		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("nats-server build directory: %w", err)
