@@ -60,3 +60,17 @@ func TestCLIEmbeddedConfigFileErrors(t *testing.T) {
 		}
 	}
 }
+
+// A valid configuration that invites double runs on a cluster (a short
+// ack_wait with replicas) is accepted with a warning that says why and
+// what to use.
+func TestCLIValidateWarnsOfShortAckWaitInACluster(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("worker:\n  ack_wait: 5\nnats:\n  servers: [nats://127.0.0.1:4222]\n  replicas: 3\n"), 0o600))
+	_, errOut, code := runCLI(t, "validate", "-c", cfg)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, errOut, "warning: worker.ack_wait 5 is short for nats.replicas 3")
+	require.Contains(t, errOut, "use 20 or more")
+	require.Contains(t, errOut, "configuration is valid")
+}

@@ -142,6 +142,9 @@ func serve(ctx context.Context, cfg *config.Config, nc *nats.Conn, mqttAddr stri
 
 // newWorker provisions the streams and buckets and makes the worker.
 func newWorker(ctx context.Context, cfg *config.Config, nc *nats.Conn, id string, jobs *jobsHolder, m *metrics.Metrics, svc micro.Service, log *slog.Logger) (*worker.Worker, worker.Ports, error) {
+	for _, a := range cfg.Advice() {
+		log.Warn(a)
+	}
 	ports, err := provisionPorts(ctx, cfg, nc, m, svc, log.With(componentKey, config.LogNATS))
 	if err != nil {
 		return nil, ports, err

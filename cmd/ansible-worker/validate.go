@@ -35,6 +35,9 @@ func validateAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	fmt.Fprint(c.App.Writer, string(out))
+	for _, a := range cfg.Advice() {
+		fmt.Fprintln(c.App.ErrWriter, "warning: "+a)
+	}
 	fmt.Fprintln(c.App.ErrWriter, "configuration is valid")
 	return nil
 }
