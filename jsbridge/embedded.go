@@ -173,6 +173,47 @@ func startServer(srv *server.Server, logger *serverLog) error {
 	}
 }
 
+// How long a node of a cluster goes without a JetStream meta leader before
+// WaitJetStream says so, and how often it says it again.
+const (
+	clusterWaitFirst = 3 * time.Second
+	clusterWaitEvery = 30 * time.Second
+)
+
+// WaitJetStream returns nil once the server's JetStream serves requests: at
+// once for a standalone server; for a node of a cluster (a config_file with
+// a cluster block), once the cluster has a JetStream meta leader. A new
+// cluster elects one only when every node its routes name is up, an
+// existing one when a majority is, so the first host of a cluster to start
+// may wait long. It waits as long as ctx lasts, warning on log now and then,
+// and returns ctx's error when ctx ends first: giving up would take this
+// node away from the peers that wait for it.
+func (e *Embedded) WaitJetStream(ctx context.Context, log *slog.Logger) error {
+	if !e.srv.JetStreamIsClustered() {
+		return nil
+	}
+	start := time.Now()
+	next := start.Add(clusterWaitFirst)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h := e.srv.Healthz(&server.HealthzOptions{JSMetaOnly: true})
+		if h.Status == "ok" {
+			return nil
+		}
+		if now := time.Now(); now.After(next) {
+			log.Warn("the embedded NATS server waits for the other nodes of its cluster (a new cluster needs all of them up, an existing one most of them)",
+				"cluster", e.srv.ClusterName(), "waited", now.Sub(start).Round(time.Second), "status", h.Error)
+			next = now.Add(clusterWaitEvery)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
 // ClientURL returns the URL NATS clients connect to (the resolved port
 // when a free one was picked; 127.0.0.1 for an unspecified host).
 func (e *Embedded) ClientURL() string { return e.clientURL }

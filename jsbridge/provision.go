@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -179,6 +180,10 @@ func tasksStreamConfig(pc ProvisionConfig) jetstream.StreamConfig {
 // available".
 const errCodeStorageExceeded jetstream.ErrorCode = 10047
 
+// errCodeNoSuitablePeers is JetStream's "no suitable peers for placement"
+// of a replicated stream or consumer, with the reasons.
+const errCodeNoSuitablePeers jetstream.ErrorCode = 10005
+
 // errCodeStreamInvalidConfig is a stream configuration the server refuses
 // (a 500 too).
 const errCodeStreamInvalidConfig jetstream.ErrorCode = 10052
@@ -223,6 +228,10 @@ func transient(err error) bool {
 		switch ae.ErrorCode {
 		case errCodeStorageExceeded, errCodeReplicasNotSupported, errCodeStreamInvalidConfig:
 			return false // a 500 that stays until the configuration changes
+		case errCodeNoSuitablePeers:
+			// A 400, but a server down or just up (a new cluster's meta
+			// leader has not heard from every node yet) comes back.
+			return strings.Contains(ae.Description, "peer offline")
 		case jetstream.JSErrCodeStreamNameInUse, jetstream.JSErrCodeConsumerAlreadyExists, jetstream.JSErrCodeConsumerExists,
 			jetstream.JSErrCodeJetStreamNotEnabled, 10008 /* cluster not available */, 10009 /* no leader */ :
 			return true

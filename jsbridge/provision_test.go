@@ -15,6 +15,18 @@ import (
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
+// While a node of the cluster is offline (or just up and not yet known to
+// the meta leader) a replicated asset cannot be placed: provisioning waits
+// for it. Placement refused for a reason that stays (tags) is final.
+func TestTransientPlacement(t *testing.T) {
+	placement := func(why string) error {
+		return &jetstream.APIError{Code: 400, ErrorCode: errCodeNoSuitablePeers, Description: "no suitable peers for placement" + why}
+	}
+	require.True(t, transient(placement(", peer offline")))
+	require.True(t, transient(placement(", peer offline, insufficient storage")))
+	require.False(t, transient(placement(", exclude tag set")))
+}
+
 // Several workers of one group starting at the same moment on an empty
 // server all bind successfully and end up with one set of assets.
 func TestProvisionConcurrently(t *testing.T) {

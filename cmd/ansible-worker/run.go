@@ -71,6 +71,11 @@ func runAction(c *cli.Context) error {
 		}
 		defer emb.Shutdown()
 		embLog.Info("embedded NATS server ready", "url", emb.ClientURL(), "mqtt", emb.MQTTAddr())
+		// A node of a cluster waits for its peers, however long: exiting
+		// would take it away from them, and provisioning would give up.
+		if emb.WaitJetStream(ctx, embLog) != nil {
+			return nil // stopped before the cluster formed
+		}
 		extra = append(extra, emb.InProcessOption())
 		if mqttAddr == "" {
 			mqttAddr = emb.MQTTAddr()
