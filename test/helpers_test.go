@@ -325,6 +325,15 @@ var workerSeq struct {
 // until it has provisioned its consumer.
 func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
 	t.Helper()
+	wp, ready := launchWorker(t, url, o)
+	ready.wait(t, 20*time.Second, wp.done, wp.logs.String)
+	return wp
+}
+
+// launchWorker is startWorker without the wait: the worker says it is
+// ready on the returned socket.
+func launchWorker(t testing.TB, url string, o workerOpts) (*workerProc, *notifySocket) {
+	t.Helper()
 	workerSeq.Lock()
 	workerSeq.n++
 	id := fmt.Sprintf("w%d", workerSeq.n)
@@ -351,8 +360,7 @@ func startWorker(t testing.TB, url string, o workerOpts) *workerProc {
 			t.Logf("worker %s log:\n%s", wp.id, wp.logs.String())
 		}
 	})
-	ready.wait(t, 20*time.Second, wp.done, wp.logs.String)
-	return wp
+	return wp, ready
 }
 
 // notifySocket is where a worker says it is ready, the systemd way
