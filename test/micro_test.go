@@ -42,7 +42,13 @@ func TestWorkersAsMicroService(t *testing.T) {
 	require.Equal(t, "production", ws[0].Group)
 	require.Equal(t, int64(1), ws[0].Stats.Ended["success"])
 
-	out, err := natsCLI(t, ns.url, "micro", "info", "ansible-worker", ws[0].ServiceID, "--json")
+	// nats micro ls lists both workers' instances of the service.
+	out, err := natsCLI(t, ns.url, "micro", "ls", "ansible-worker", "--json")
+	require.NoError(t, err, out)
+	for _, w := range ws {
+		require.Contains(t, out, w.ServiceID)
+	}
+	out, err = natsCLI(t, ns.url, "micro", "info", "ansible-worker", ws[0].ServiceID, "--json")
 	require.NoError(t, err, out)
 	for _, want := range []string{`"concurrency": "2"`, `"group": "production"`, `"name": "cancel"`, `"name": "status"`,
 		`"subject": "ansible.production.tasks.*.status"`, `"subject": "ansible.production.tasks.*.cancel"`} {
