@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -82,6 +83,8 @@ type fakeLedger struct {
 	handBacks map[string]int
 	// getErr and handBacksErr, when set, fail those reads.
 	getErr, handBacksErr error
+	// getFailures is how many Get calls fail before they answer.
+	getFailures int
 	// beforeTransition runs before each compare-and-set, unlocked.
 	beforeTransition func(id string)
 }
@@ -106,6 +109,10 @@ func (l *fakeLedger) Get(_ context.Context, _, id string) (*schemas.TaskStatus, 
 	defer l.mu.Unlock()
 	if l.getErr != nil {
 		return nil, l.getErr
+	}
+	if l.getFailures > 0 {
+		l.getFailures--
+		return nil, errors.New("no responders: the bucket has no leader")
 	}
 	st, ok := l.statuses[id]
 	if !ok {

@@ -42,7 +42,8 @@ func newLifecycle(t *testing.T, mod func(*Config)) *lifecycle {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "site.yml"), []byte("- hosts: all\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "hosts"), []byte("localhost\n"), 0o644))
 	cfg := Config{Group: "g", WorkerID: "w1", PlaybookDir: dir, DataDir: filepath.Join(t.TempDir(), "data"),
-		AnsiblePlaybook: "/bin/true", MaxDeliver: 3, StatusInterval: time.Hour, AckWait: time.Hour}
+		AnsiblePlaybook: "/bin/true", MaxDeliver: 3, StatusInterval: time.Hour, AckWait: time.Hour,
+		StoreWait: 300 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -239,6 +240,25 @@ func TestLifecycleStatusReadErrorRetriesLater(t *testing.T) {
 	require.Equal(t, []string{"nak 2s"}, lc.deliver(1, 2, task("x", nil)))
 	require.Zero(t, lc.runs.Load())
 	require.Equal(t, []schemas.State{schemas.StateSuccess}, lc.ledger.states("x"))
+}
+
+// A store that does not answer for a moment (a KV leader election in a
+// cluster) is waited for in place, with heartbeats: the delivery runs as
+// it is, instead of a retry later that would count as another attempt
+// and toward max_deliver.
+func TestLifecycleStoreHiccupIsWaitedForInPlace(t *testing.T) {
+	t.Parallel()
+	lc := newLifecycle(t, func(c *Config) { c.StoreWait = 10 * time.Second })
+	lc.ledger.getFailures = 3
+	s := &fakeSettler{}
+	d := &Delivery{Submission: Submission{Seq: 1, Stored: time.Now(), Data: task("hiccup", nil)}, Attempt: 3, Settler: s}
+	lc.w.handle(context.Background(), context.Background(), d)
+	require.Equal(t, []string{"ack"}, s.settled(), "ran on this delivery, no retry later")
+	require.Contains(t, s.calls, "in-progress", "the delivery was kept alive while waiting")
+	require.Equal(t, int32(1), lc.runs.Load())
+	st := lc.ledger.status("hiccup")
+	require.Equal(t, schemas.StateSuccess, st.State)
+	require.Equal(t, 3, st.Attempt, "the delivery's own attempt, not more")
 }
 
 // The same for the hand-back count: an error must not fail the task early.

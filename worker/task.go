@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ansible-worker/ansible-worker/retry"
 	"github.com/ansible-worker/ansible-worker/schemas"
 )
 
@@ -112,7 +113,11 @@ func (r *run) admit(perr error) *outcome {
 	if perr != nil {
 		return r.refuse(perr)
 	}
-	owns, err := w.ports.Ledger.Claim(ctx, w.cfg.Group, r.id, r.d.Seq)
+	var owns bool
+	err := r.waitForStore(func(ctx context.Context) (err error) {
+		owns, err = w.ports.Ledger.Claim(ctx, w.cfg.Group, r.id, r.d.Seq)
+		return err
+	})
 	if err != nil {
 		return retryLater(fmt.Sprintf("cannot claim the task: %v", err), storeRetryDelay)
 	}
@@ -120,8 +125,15 @@ func (r *run) admit(perr error) *outcome {
 		r.log.Warn("ignoring duplicate submission: this task id was already submitted")
 		return &outcome{settle: settleTerm, reason: "duplicate task_id"}
 	}
-	prev, err := w.ports.Ledger.Get(ctx, w.cfg.Group, r.id)
-	if err != nil && !errors.Is(err, ErrNoStatus) {
+	var prev *schemas.TaskStatus
+	err = r.waitForStore(func(ctx context.Context) (err error) {
+		prev, err = w.ports.Ledger.Get(ctx, w.cfg.Group, r.id)
+		if errors.Is(err, ErrNoStatus) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
 		return retryLater(fmt.Sprintf("cannot read the task's status: %v", err), storeRetryDelay)
 	}
 	if prev == nil {
@@ -148,7 +160,11 @@ func (r *run) checkDeliveries() *outcome {
 	if r.d.Attempt <= w.cfg.MaxDeliver {
 		return nil
 	}
-	handBacks, err := w.ports.Ledger.HandBacks(r.life, w.cfg.Group, r.id)
+	var handBacks int
+	err := r.waitForStore(func(ctx context.Context) (err error) {
+		handBacks, err = w.ports.Ledger.HandBacks(ctx, w.cfg.Group, r.id)
+		return err
+	})
 	if err != nil {
 		return retryLater(fmt.Sprintf("cannot read the task's hand-backs: %v", err), storeRetryDelay)
 	}
@@ -157,6 +173,22 @@ func (r *run) checkDeliveries() *outcome {
 	}
 	return &outcome{state: schemas.StateFailed, settle: settleTerm, reason: "max deliveries reached",
 		message: fmt.Sprintf("gave up after %d deliveries: the workers that took it stopped before it finished", w.cfg.MaxDeliver)}
+}
+
+// waitForStore runs the Ledger call fn until it answers, for up to
+// StoreWait, keeping the delivery alive meanwhile: a retry later would be
+// a new delivery, counted as an attempt and toward max_deliver although
+// the task never ran.
+func (r *run) waitForStore(fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(r.life, r.w.cfg.StoreWait)
+	defer cancel()
+	return retry.Do(ctx, retry.Policy{Initial: 200 * time.Millisecond, Max: 2 * time.Second}, fn,
+		func(attempt int, err error) {
+			if attempt == 1 {
+				r.log.Warn("the task store does not answer; waiting", "err", err)
+			}
+			_ = r.d.InProgress() // only a heartbeat: a lost one costs nothing yet
+		})
 }
 
 // refuse ends an invalid task: with a failed status when its id can be read

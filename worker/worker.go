@@ -96,6 +96,10 @@ type Config struct {
 	// WarmStart forks playbooks from a process that imported Ansible once
 	// (see Warm), on Linux, when ansible-playbook is a Python script.
 	WarmStart bool
+	// StoreWait is how long a delivery waits in place, heartbeating, for a
+	// Ledger read that gets no answer before it is retried later (default
+	// DefaultStoreWait).
+	StoreWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -123,6 +127,9 @@ func (c *Config) setDefaults() {
 	if c.GitTimeout <= 0 {
 		c.GitTimeout = time.Minute
 	}
+	if c.StoreWait <= 0 {
+		c.StoreWait = DefaultStoreWait
+	}
 	if c.DataDir == "" {
 		c.DataDir = config.DefaultDataDir()
 	}
@@ -131,6 +138,11 @@ func (c *Config) setDefaults() {
 // DefaultAckWait is the ack wait a Config without one assumes (the
 // queue's redelivery timer; the worker heartbeats at a third of it).
 const DefaultAckWait = 30 * time.Second
+
+// DefaultStoreWait outlasts a cluster's leader election (up to about 10 s
+// seen), so a delivery rides it out in place: a retry later is a new
+// delivery, which counts as an attempt and toward max_deliver.
+const DefaultStoreWait = 15 * time.Second
 
 // Worker runs tasks of one group.
 type Worker struct {
