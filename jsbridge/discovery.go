@@ -73,8 +73,8 @@ type WorkerOptions struct {
 // RegisterWorker registers worker id of names' group as an instance of the
 // micro service ServiceName on nc, so clients and `nats micro ls` find it.
 // version is the binary's version; the service shows it without its "v",
-// or "0.0.0-dev" when it is not a semantic version. Stop the returned
-// service when the worker stops.
+// or as "0.0.0-<version>" (else "0.0.0-dev") when it is not a semantic
+// version. Stop the returned service when the worker stops.
 func RegisterWorker(nc *nats.Conn, names Names, id, version string, opts WorkerOptions) (micro.Service, error) {
 	cfg := micro.Config{
 		Name:        ServiceName,
@@ -86,11 +86,16 @@ func RegisterWorker(nc *nats.Conn, names Names, id, version string, opts WorkerO
 	if opts.Stats != nil {
 		cfg.StatsHandler = func(*micro.Endpoint) any { return opts.Stats() }
 	}
-	svc, err := micro.AddService(nc, cfg)
-	if errors.Is(err, micro.ErrConfigValidation) && cfg.Version != devVersion {
-		// A development build's version: still be found.
-		cfg.Version = devVersion
-		svc, err = micro.AddService(nc, cfg)
+	// A development build's version ("devel-<rev>") is not semantic: as a
+	// pre-release of 0.0.0 it reads as in the logs and /metrics, else it
+	// is devVersion, but the worker is found all the same.
+	var svc micro.Service
+	var err error
+	for _, v := range []string{cfg.Version, "0.0.0-" + cfg.Version, devVersion} {
+		cfg.Version = v
+		if svc, err = micro.AddService(nc, cfg); !errors.Is(err, micro.ErrConfigValidation) {
+			break
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register worker service: %w", err)
