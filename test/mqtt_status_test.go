@@ -31,6 +31,24 @@ func subscribeStatus(t *testing.T, port int, extra ...string) *mqttSub {
 	return s
 }
 
+// waitSubscribed returns once the subscriber has its subscription: a
+// mosquitto_sub says nothing when it has subscribed, so a probe task runs
+// and its final status has to reach the subscriber, instead of a sleep.
+func (s *mqttSub) waitSubscribed(t *testing.T, c *client, url string) {
+	t.Helper()
+	jsPub(t, url, "ansible.production.tasks", "probe", taskJSON(t, map[string]any{"task_id": "probe",
+		"playbook": "quick.yml", "inventory": "inventory/hosts"}))
+	c.waitFinal(t, "production", "probe", 30*time.Second)
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		for _, l := range s.lines(t) {
+			if l.topic == "ansible/production/tasks/probe/status" && l.status.State.Final() {
+				return nil
+			}
+		}
+		return fmt.Errorf("probe's final status not on MQTT yet")
+	})
+}
+
 // statusLine is one message a subscriber got.
 type statusLine struct {
 	retained bool
@@ -62,19 +80,7 @@ func TestMQTTStatusTopics(t *testing.T) {
 	startWorker(t, ns.url, workerOpts{NATSExtra: fmt.Sprintf("mqtt_listener: 127.0.0.1:%d", ns.mqttPort)})
 	c := connectClient(t, ns.url)
 	live := subscribeStatus(t, ns.mqttPort)
-	// The subscriber is there once it got the retained statuses (none) and
-	// a probe: wait for the probe task's first status instead of sleeping.
-	jsPub(t, ns.url, "ansible.production.tasks", "probe", taskJSON(t, map[string]any{"task_id": "probe",
-		"playbook": "quick.yml", "inventory": "inventory/hosts"}))
-	c.waitFinal(t, "production", "probe", 30*time.Second)
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		for _, l := range live.lines(t) {
-			if l.topic == "ansible/production/tasks/probe/status" && l.status.State.Final() {
-				return nil
-			}
-		}
-		return fmt.Errorf("probe's final status not on MQTT yet")
-	})
+	live.waitSubscribed(t, c, ns.url)
 
 	// Submitted as MQTT 3.1.1 devices do, at QoS 1 and 2.
 	mqttPub(t, ns.mqttPort, "mqttv311", 1, "ansible/production/tasks", taskJSON(t, map[string]any{"task_id": "mq-1",
@@ -152,6 +158,7 @@ func TestMQTTEmbeddedListener(t *testing.T) {
 		"embedded:\n  enabled: true\n  listen: 127.0.0.1:%d\n  mqtt_listen: 127.0.0.1:%d\n  store_dir: %s", port, mqttPort, t.TempDir())})
 	c := connectClient(t, url)
 	live := subscribeStatus(t, mqttPort)
+	live.waitSubscribed(t, c, url)
 	task := func(id, playbook string, vars map[string]any) string {
 		return taskJSON(t, map[string]any{"task_id": id, "playbook": playbook, "inventory": "inventory/hosts", "extra_vars": vars})
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -331,3 +332,77 @@ func TestWarmStartStopsAsCold(t *testing.T) {
 // benchWarm primes a warm process for runs like p and waits until it is
 // ready.
 func benchWarm(b *testing.B, p *Process) *Warm { return startWarm(b, p).warm }
+
+// A task that ends holding Ansible's module build locks (a worker killed
+// while it built a module, by a cancel or a timeout) does not block the
+// next task of the same warm process: each task has its own locks, as a
+// cold start has, instead of the semaphores the warm process made.
+func TestWarmTaskLocksAreItsOwn(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	p, _ := warmPlaybook(t, `- hosts: all
+  gather_facts: false
+  tasks:
+    - hold_module_locks:
+      when: hold | default(false) | bool
+    - command: "true"
+      changed_when: false
+      when: not (hold | default(false) | bool)
+`, &lines)
+	writeFile(t, filepath.Join(p.Dir, "action_plugins", "hold_module_locks.py"), `
+from ansible.executor import action_write_locks
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        for lock in action_write_locks.action_write_locks.values():
+            lock.acquire()
+        return {"changed": False}
+`)
+	run := func(args ...string) Exit {
+		t.Helper()
+		lines = nil
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		q := *p
+		q.Args = append(slices.Clone(p.Args), args...)
+		exit, err := q.Run(ctx)
+		require.NoError(t, err)
+		require.True(t, exit.Warm)
+		require.False(t, exit.Stopped, "the task hung:\n%s", strings.Join(lines, "\n"))
+		require.Equal(t, 0, exit.RC, strings.Join(lines, "\n"))
+		return exit
+	}
+	run("-e", "hold=true")
+	run()
+}
+
+// A warm task cancelled the moment it starts is interrupted as a cold one
+// is (rc 130, well before the kill grace): the SIGINT that reaches the
+// playbook before it installed its own handlers is kept pending, not lost
+// to the handlers it inherited from its supervisor.
+func TestWarmStartCancelledAtOnce(t *testing.T) {
+	t.Parallel()
+	var warmLines, coldLines []string
+	p, _ := warmPlaybook(t, `- hosts: all
+  gather_facts: false
+  tasks:
+    - command: sleep 73.5
+`, &warmLines)
+	p.KillGrace = 20 * time.Second
+	cold := warmProcess(t, p.Dir, "pb.yml", &coldLines)
+	cold.Env, cold.KillGrace = p.Env, p.KillGrace
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i, q := range []*Process{cold, p, p, p} {
+		began := time.Now()
+		exit, err := q.Run(cancelled)
+		require.NoError(t, err)
+		require.Equal(t, i > 0, exit.Warm)
+		require.True(t, exit.Stopped)
+		require.Equal(t, 130, exit.RC, "run %d:\n%s\n%s", i, strings.Join(coldLines, "\n"), strings.Join(warmLines, "\n"))
+		require.Less(t, time.Since(began), 10*time.Second, "run %d", i)
+		require.Empty(t, running("sleep", "73.5"))
+	}
+}

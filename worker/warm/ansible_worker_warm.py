@@ -21,6 +21,8 @@ import time
 CTRL_FD = 3
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+# What the worker sends a task's playbook or its supervisor.
+TASK_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def send(sock, obj):
@@ -188,7 +190,7 @@ def reap():
             return
 
 
-def run_playbook(req, out_fd, ev_fd, supervisor):
+def run_playbook(req, out_fd, ev_fd, supervisor, sites):
     """The task's ansible-playbook, in this forked child: ansible-playbook's
     own main() with the task's argv, directory and environment. It never
     returns (see exit_now)."""
@@ -204,6 +206,7 @@ def run_playbook(req, out_fd, ev_fd, supervisor):
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, TASK_SIGNALS - {signal.SIGINT})
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         os.dup2(ev_fd, 3)
@@ -211,7 +214,7 @@ def run_playbook(req, out_fd, ev_fd, supervisor):
         os.chdir(req["dir"])
         os.environ.clear()
         os.environ.update(dict(kv.split("=", 1) for kv in req["env"] if "=" in kv))
-        renew_process_state()
+        renew_process_state(sites)
         sys.argv = list(req["argv"])
         sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])
         from ansible.cli.playbook import main
@@ -222,9 +225,17 @@ def run_playbook(req, out_fd, ev_fd, supervisor):
         sys.stderr.flush()
         os._exit(127)
     try:
+        # An interrupt that came while the task was being set up is raised
+        # here: the task ends as Python ends on one, as a cold start does.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         code = main()
     except SystemExit as e:
         code = e.code
+    except KeyboardInterrupt:
+        import traceback
+
+        traceback.print_exc()
+        code = 128 + signal.SIGINT
     exit_now(code)
 
 
@@ -269,7 +280,7 @@ def flush_files():
             pass
 
 
-def renew_process_state():
+def renew_process_state(sites):
     """What a fork shares with its parent that must be the task's own."""
     import atexit
     import random
@@ -282,9 +293,43 @@ def renew_process_state():
     # gets its own under its ANSIBLE_LOCAL_TEMP, removed when it ends.
     atexit.unregister(cleanup_tmp_file)
     C.DEFAULT_LOCAL_TMP = C.config.get_config_value("DEFAULT_LOCAL_TMP")
+    renew_semaphores(sites)
 
 
-def supervise(req, fds):
+def semaphore_sites():
+    """Where the imports left multiprocessing locks: semaphores in shared
+    memory, so one the warm process made (Ansible's module build locks)
+    would be shared by every task it forks, and a task killed while holding
+    it (cancel, timeout) would block all the later ones. Those an Ansible
+    module keeps at its top level, alone or as the values of a dict: a list
+    of (dict, key) found once here, renewed in each task (renew_semaphores)."""
+    import multiprocessing.synchronize as mps
+
+    sites = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "ansible" or name.startswith("ansible.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, mps.SemLock):
+                sites.append((vars(module), attr))
+            elif isinstance(value, dict):
+                sites += [(value, key) for key, item in value.items() if isinstance(item, mps.SemLock)]
+    return sites
+
+
+def renew_semaphores(sites):
+    """Each task its own locks, as a cold start makes its own."""
+    import multiprocessing
+    import multiprocessing.synchronize as mps
+
+    for where, key in sites:
+        if isinstance(where.get(key), mps.RLock):
+            where[key] = multiprocessing.RLock()
+        elif isinstance(where.get(key), mps.Lock):
+            where[key] = multiprocessing.Lock()
+
+
+def supervise(req, fds, sites):
     """The task's supervisor: runs the playbook in a child, reports its pid
     and exit code on the task's socket, and leaves no process behind: it is
     a child subreaper, and kills everything below it when the playbook
@@ -307,12 +352,17 @@ def supervise(req, fds):
     signal.signal(signal.SIGHUP, lambda s, _: stop.append(s))
     signal.set_wakeup_fd(wake_w)
     parent = os.getpid()
+    # A signal for the playbook (a cancel at once) that came before it
+    # installed its own handlers would go to the handlers above: it stays
+    # pending until the playbook is ready for it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, TASK_SIGNALS)
     pid = os.fork()
     if pid == 0:
         os.close(wake_r)
         os.close(wake_w)
         os.close(job_fd)
-        run_playbook(req, out_fd, ev_fd, parent)
+        run_playbook(req, out_fd, ev_fd, parent, sites)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, TASK_SIGNALS)
     try:
         os.setpgid(pid, pid)
     except OSError:
@@ -356,7 +406,7 @@ def wait_playbook(pid, job, wake_r, stop):
             return 128 - code if code < 0 else code
 
 
-def serve(ctrl, before):
+def serve(ctrl, before, sites):
     # The tasks' supervisors are reaped as they end (their CPU time then
     # counts in this process's, as a cold start's counts in the worker's).
     signal.signal(signal.SIGCHLD, lambda *_: reap())
@@ -384,7 +434,7 @@ def serve(ctrl, before):
         if pid == 0:
             ctrl.close()
             try:
-                supervise(req, fds)
+                supervise(req, fds, sites)
             finally:
                 os._exit(70)  # supervise never returns
         for fd in fds:
@@ -409,6 +459,7 @@ def main():
     try:
         preload()
         before = snapshot(watched_paths(ansible_playbook))
+        sites = semaphore_sites()
     except BaseException:
         import traceback
 
@@ -427,7 +478,7 @@ def main():
     send(ctrl, {"ready": before is not None, "printed": printed, "version": ansible.release.__version__,
                 "seconds": round(time.monotonic() - started, 3), "watched": sorted(before or [])})
     if before is not None:
-        serve(ctrl, before)
+        serve(ctrl, before, sites)
 
 
 if __name__ == "__main__":
