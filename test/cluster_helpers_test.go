@@ -94,6 +94,20 @@ type natsCluster struct {
 	nodes []*clusterNode
 }
 
+// newClusterNodes returns the three nodes of a test cluster, n1 to n3: each
+// with a client, a cluster and a monitoring port, all distinct, and a store.
+func newClusterNodes(t testing.TB) []*clusterNode {
+	t.Helper()
+	ports := freePorts(t, 9)
+	var nodes []*clusterNode
+	for i, name := range []string{"n1", "n2", "n3"} {
+		p := ports[3*i:]
+		nodes = append(nodes, &clusterNode{name: name, port: p[0], clusterPort: p[1], httpPort: p[2],
+			url: fmt.Sprintf("nats://127.0.0.1:%d", p[0]), storeDir: t.TempDir()})
+	}
+	return nodes
+}
+
 // clusterName is the name of every test cluster.
 const clusterName = "aw-test"
 
@@ -103,15 +117,10 @@ const clusterName = "aw-test"
 // failed, their logs are shown.
 func startCluster(t testing.TB) *natsCluster {
 	t.Helper()
-	cl := &natsCluster{bin: natsServerBinary(t)}
-	for _, name := range []string{"n1", "n2", "n3"} {
-		n := &clusterNode{name: name, port: freePort(t), clusterPort: freePort(t), httpPort: freePort(t),
-			storeDir: t.TempDir(), logs: &syncBuffer{}}
-		n.url = fmt.Sprintf("nats://127.0.0.1:%d", n.port)
-		cl.nodes = append(cl.nodes, n)
-	}
+	cl := &natsCluster{bin: natsServerBinary(t), nodes: newClusterNodes(t)}
 	dir := t.TempDir()
 	for _, n := range cl.nodes {
+		n.logs = &syncBuffer{}
 		n.conf = filepath.Join(dir, n.name+".conf")
 		require.NoError(t, os.WriteFile(n.conf, []byte(cl.config(n)), 0o600))
 	}

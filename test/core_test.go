@@ -341,12 +341,25 @@ func TestEmbeddedRestartKeepsQueuedTasks(t *testing.T) {
 	require.Contains(t, errOut, "success")
 }
 
+// freePort returns a loopback port nothing listens on.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct loopback ports nothing listens on: all are
+// held at once, as the kernel may hand a port just released to the next
+// listener (a node's monitor and route port were once the same).
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
 }
 
 // A task published over MQTT 3.1.1 (mosquitto_pub) lands in the same queue

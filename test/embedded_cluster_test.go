@@ -21,15 +21,10 @@ import (
 // is run by the embedded server of an ansible-worker.
 func embeddedClusterNodes(t *testing.T) *natsCluster {
 	t.Helper()
-	cl := &natsCluster{}
+	cl := &natsCluster{nodes: newClusterNodes(t)}
 	dir := t.TempDir()
-	for _, name := range []string{"n1", "n2", "n3"} {
-		n := &clusterNode{name: name, port: freePort(t), clusterPort: freePort(t), httpPort: freePort(t),
-			storeDir: t.TempDir(), conf: filepath.Join(dir, name+".conf")}
-		n.url = fmt.Sprintf("nats://127.0.0.1:%d", n.port)
-		cl.nodes = append(cl.nodes, n)
-	}
 	for _, n := range cl.nodes {
+		n.conf = filepath.Join(dir, n.name+".conf")
 		require.NoError(t, os.WriteFile(n.conf, []byte(cl.config(n)), 0o600))
 	}
 	return cl

@@ -44,9 +44,9 @@ func metricValue(t testing.TB, body, sample string) float64 {
 // ready again once it is back.
 func TestMetricsAndHealth(t *testing.T) {
 	t.Parallel()
-	store, port := t.TempDir(), freePort(t)
-	ns := startServerAt(t, store, port)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	store, ports := t.TempDir(), freePorts(t, 2)
+	ns := startServerAt(t, store, ports[0])
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
 	w := startWorker(t, ns.url, workerOpts{Extra: "http_listen: " + httpAddr})
 	c := connectClient(t, ns.url)
 	base := "http://" + httpAddr
@@ -102,7 +102,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	_, body = get(t, base+"/metrics")
 	require.Equal(t, 0.0, metricValue(t, body, `ansible_worker_nats_connected\{`+labels+`\}`))
 
-	ns = startServerAt(t, store, port)
+	ns = startServerAt(t, store, ports[0])
 	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if code, body := get(t, base+"/readyz"); code != http.StatusOK {
 			return fmt.Errorf("/readyz after the server came back: %d %s", code, body)

@@ -152,7 +152,8 @@ func (s *mqttSub) states(t *testing.T, id string) []schemas.State {
 // refusal's reason included.
 func TestMQTTEmbeddedListener(t *testing.T) {
 	t.Parallel()
-	port, mqttPort := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	port, mqttPort := ports[0], ports[1]
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	startWorker(t, url, workerOpts{Concurrency: 2, NATSExtra: fmt.Sprintf(
 		"embedded:\n  enabled: true\n  listen: 127.0.0.1:%d\n  mqtt_listen: 127.0.0.1:%d\n  store_dir: %s", port, mqttPort, t.TempDir())})
